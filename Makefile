@@ -1,0 +1,99 @@
+# azbatch: build, test and install. Variable names follow LuaRocks so a
+# rockspec can pass them through; every one can be overridden.
+
+LUA          ?= lua5.4
+LUA_VERSION  ?= 5.4
+PKG_CONFIG   ?= pkg-config
+LUA_INCDIR   ?= $(shell $(PKG_CONFIG) --variable=includedir lua$(LUA_VERSION) 2>/dev/null)/lua$(LUA_VERSION)
+CC           ?= cc
+CFLAGS       ?= -O2 -g
+LIBFLAG      ?= -shared
+PREFIX       ?= /usr/local
+INST_PREFIX  ?= $(PREFIX)
+INST_LIBDIR  ?= $(INST_PREFIX)/lib/lua/$(LUA_VERSION)
+INST_LUADIR  ?= $(INST_PREFIX)/share/lua/$(LUA_VERSION)
+INST_BINDIR  ?= $(INST_PREFIX)/bin
+DESTDIR      ?=
+BUILD        ?= build
+
+WARN     = -std=c99 -Wall -Wextra -Wshadow -Wmissing-prototypes \
+           -Wstrict-prototypes -Wwrite-strings
+# Never link liblua into the module: the host's Lua provides the symbols.
+DEPFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl libcrypto 2>/dev/null)
+DEPLIBS  = $(shell $(PKG_CONFIG) --libs libcurl libcrypto 2>/dev/null)
+ALLCFLAGS = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L \
+            -I$(LUA_INCDIR) $(DEPFLAGS) -MMD -MP
+
+SRCS    = $(wildcard ext/*.c)
+OBJS    = $(SRCS:ext/%.c=$(BUILD)/obj/%.o)
+MODULE  = $(BUILD)/azbatch/core.so
+EMBED   = $(BUILD)/embed_test
+
+# The Debian packages everything here needs; 'deps' installs the missing ones.
+DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson libcurl4-openssl-dev libssl-dev \
+           lua-busted lua-check python3 pkg-config gcc make curl
+
+.PHONY: all deps test check lint unit asan fuzz bench demo install clean interop
+
+all: $(MODULE)
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(MODULE): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) -o $@ $(OBJS) $(DEPLIBS) $(LDFLAGS)
+
+$(BUILD)/obj/%.o: ext/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+# The embedding test links liblua: it is the host application.
+$(EMBED): tests/c/embed_test.c $(MODULE)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -o $@ $< $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION)) -ldl $(LDFLAGS)
+
+lint:
+	luacheck -q lua scripts/azbatch tests
+
+unit: all
+	busted
+
+# Everything: lint, specs, emulator tests, the embedding test and a sanitizer pass.
+test: deps
+	@$(MAKE) --no-print-directory all $(EMBED)
+	@LUA=$(LUA) BUILD=$(BUILD) sh tests/run.sh
+
+check: test
+
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" all build-asan/embed_test
+	@sh tests/asan.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+bench: deps all
+	@sh tests/bench/run.sh
+
+demo: deps all
+	@sh scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(INST_LIBDIR)/azbatch $(DESTDIR)$(INST_LUADIR)/azbatch $(DESTDIR)$(INST_BINDIR)
+	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/azbatch/core.so
+	install -m 0644 lua/azbatch/*.lua $(DESTDIR)$(INST_LUADIR)/azbatch/
+	install -m 0755 scripts/azbatch $(DESTDIR)$(INST_BINDIR)/azbatch
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(OBJS:.o=.d)
