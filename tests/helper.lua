@@ -1,0 +1,96 @@
+-- Loaded by busted before the specs (see .busted).
+-- Shared helpers: temporary files, running the CLI, and the emulator.
+local M = {}
+_G.test_helper = M
+
+M.ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/tests/helper%.lua$")) or "."
+
+--- Run a shell command; returns exit status, stdout, stderr.
+function M.run(cmd)
+  local errfile = os.tmpname()
+  local p = io.popen(cmd .. " 2>" .. errfile)
+  local out = p:read("a")
+  local _, _, status = p:close()
+  local f = io.open(errfile)
+  local err = f and f:read("a") or ""
+  if f then f:close() end
+  os.remove(errfile)
+  return status, out, err
+end
+
+--- Quote a string for /bin/sh.
+function M.shq(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+--- Run the CLI as a user would: scripts/azbatch ARGS...
+function M.cli(...)
+  local parts = { M.shq(M.ROOT .. "/scripts/azbatch") }
+  for _, a in ipairs { ... } do parts[#parts + 1] = M.shq(a) end
+  return M.run(table.concat(parts, " "))
+end
+
+--- Write text to a fresh temporary file and return its path.
+function M.tempfile(text)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+--- Read a fixture file.
+function M.fixture(name)
+  local f = assert(io.open(M.ROOT .. "/tests/fixtures/" .. name, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+return M
+
+-- The emulator's well-known development account (docs/emulator.md).
+M.DEV_ACCOUNT = "devbatch"
+M.DEV_KEY = "YXpiYXRjaC1lbXVsYXRvci13ZWxsLWtub3duLWRldmVsb3BtZW50LWtleS1ub3QtYS1zZWNyZXQtMDEyMzQ1Ng=="
+M.DEV_TENANT = "00000000-0000-0000-0000-0000000000aa"
+M.DEV_CLIENT = "00000000-0000-0000-0000-0000000000c1"
+M.DEV_SECRET = "dev-client-secret"
+
+local function sleep(s) os.execute("sleep " .. s) end
+M.sleep = sleep
+
+--- Start the emulator on a free loopback port with extra flags.
+-- Sanitizer preloads are dropped: Python is not the code under test.
+---@return table emu { url=, pid=, stop=function }
+function M.emulator(flags)
+  local out = os.tmpname()
+  local cmd = ("env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS python3 %s --port 0 %s >%s 2>%s.err & echo $!")
+    :format(M.shq(M.ROOT .. "/scripts/azbatch-emulator"), flags or "", out, out)
+  local p = io.popen(cmd)
+  local pid = assert(tonumber(p:read("l")), "emulator did not start")
+  p:close()
+  local url
+  for _ = 1, 200 do
+    local f = io.open(out)
+    local line = f and f:read("l")
+    if f then f:close() end
+    url = line and line:match("^listening on (http://%S+)")
+    if url then break end
+    sleep(0.05)
+  end
+  if not url then
+    local f = io.open(out .. ".err")
+    local why = f and f:read("a") or ""
+    if f then f:close() end
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    error("emulator did not start: " .. why)
+  end
+  local emu = { url = url, pid = pid, log = out .. ".err" }
+  function emu.stop()
+    os.execute(("kill %d 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 %d 2>/dev/null || break; sleep 0.1; done")
+      :format(pid, pid))
+    os.remove(out)
+    os.remove(out .. ".err")
+  end
+  return emu
+end
