@@ -47,7 +47,6 @@ function M.fixture(name)
   return s
 end
 
-return M
 
 -- The emulator's well-known development account (docs/emulator.md).
 M.DEV_ACCOUNT = "devbatch"
@@ -87,10 +86,12 @@ function M.emulator(flags)
   end
   local emu = { url = url, pid = pid, log = out .. ".err" }
   function emu.stop()
-    os.execute(("kill %d 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 %d 2>/dev/null || break; sleep 0.1; done")
-      :format(pid, pid))
+    os.execute(("kill %d 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do "
+      .. "kill -0 %d 2>/dev/null || break; sleep 0.1; done"):format(pid, pid))
     os.remove(out)
     os.remove(out .. ".err")
   end
   return emu
 end
+
+return M

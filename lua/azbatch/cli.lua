@@ -185,9 +185,12 @@ local function is_help(a) return a == "-h" or a == "--help" end
 ---@return integer status
 function M.main(argv, out, err)
   out, err = out or io.stdout, err or io.stderr
-  if #argv == 0 or is_help(argv[1]) then
-    ;(#argv == 0 and err or out):write(top_help())
-    return #argv == 0 and EXIT_USAGE or EXIT_OK
+  if #argv == 0 then
+    err:write(top_help())
+    return EXIT_USAGE
+  elseif is_help(argv[1]) then
+    out:write(top_help())
+    return EXIT_OK
   end
   if argv[1] == "version" or argv[1] == "--version" then
     out:write(("azbatch %s (api-version %s)\n"):format(azbatch._VERSION, azbatch.API_VERSION))
