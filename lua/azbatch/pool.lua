@@ -214,4 +214,43 @@ function Client:list_pool_node_counts(opts)
   return self:pages("/nodecounts", { ["$filter"] = opts.filter, maxresults = opts.maxresults })
 end
 
+--- client:wait_pool(id [, opts]) -> pool | fail
+-- Waits until the pool's allocation state is steady. Resize errors that
+-- appeared during the wait end it with kind "api" (code from the error);
+-- errors older than the wait (left from an earlier resize) are ignored.
+-- opts: timeout (seconds, default 1800), interval (default 5),
+-- on_progress(pool) called after each poll.
+function Client:wait_pool(id, opts)
+  check_id(id, "wait_pool")
+  opts = opts_table(opts, "wait_pool")
+  local deadline = core.now() + (opts.timeout or 1800)
+  local interval = opts.interval or 5
+  local since                                -- allocationStateTransitionTime at the start
+  while true do
+    local pool, why, err = self:get_pool(id)
+    if not pool then return nil, why, err end
+    since = since or pool.allocationStateTransitionTime
+    if opts.on_progress then opts.on_progress(pool) end
+    if pool.state == "deleting" then
+      return nil, ("pool %s: is being deleted"):format(id), { kind = "api", code = "PoolBeingDeleted" }
+    end
+    if pool.allocationState == "steady" then
+      local errors = pool.resizeErrors
+      local fresh = type(errors) == "table" and #errors > 0
+        and (pool.allocationStateTransitionTime ~= since or opts.accept_stale == false)
+      if fresh then
+        local first = errors[1]
+        return nil, ("pool %s: resize error %s: %s"):format(id, tostring(first.code), tostring(first.message)),
+          { kind = "api", code = first.code, message = first.message, values = first.values, pool = pool }
+      end
+      return pool
+    end
+    if core.now() >= deadline then
+      return nil, ("pool %s: still %s after %gs"):format(id, tostring(pool.allocationState), opts.timeout or 1800),
+        { kind = "timeout", pool = pool }
+    end
+    require("azbatch.parallel").sleep(math.min(interval, math.max(0, deadline - core.now())), self.http)
+  end
+end
+
 return Client
