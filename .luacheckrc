@@ -1,5 +1,5 @@
 std = "lua54"
 max_line_length = 120
-files["tests"] = { std = "+busted" }
+files["tests"] = { std = "+busted", read_globals = { "test_helper" } }
 files["scripts/azbatch"] = { std = "lua54" }
 exclude_files = { "build", "build-asan", "build-fuzz" }
