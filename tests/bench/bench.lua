@@ -1,0 +1,56 @@
+-- Benchmark driver (make bench). Modes, each printing one line of numbers:
+--   seq URL N          N sequential signed GETs over keep-alive: cpu_seconds wall_seconds connections
+--   conc URL N C       N GETs at concurrency C via azbatch.parallel: wall_seconds connections
+--   memory URL N       create, read and delete N pools: peak RSS in kB
+local azbatch = require "azbatch"
+local mode, url, n, c = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4])
+local ACCOUNT = "devbatch"
+local KEY = "YXpiYXRjaC1lbXVsYXRvci13ZWxsLWtub3duLWRldmVsb3BtZW50LWtleS1ub3QtYS1zZWNyZXQtMDEyMzQ1Ng=="
+
+local function peak_kb()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmHWM:%s+(%d+)")
+    if kb then return tonumber(kb) end
+  end
+end
+
+local batch = assert(azbatch.client { endpoint = url,
+  credential = assert(azbatch.credential.shared_key(ACCOUNT, KEY)), retry = false })
+
+if mode == "seq" then
+  assert(batch:get_pool("bench"))                         -- warm: connection and token paths
+  local conns = batch.http:stats().connections
+  local cpu, wall = os.clock(), azbatch.now()
+  for _ = 1, n do assert(batch:get_pool("bench")) end
+  print(("%.6f %.6f %d"):format(os.clock() - cpu, azbatch.now() - wall, batch.http:stats().connections - conns))
+elseif mode == "conc" then
+  local per = n // c
+  local fns = {}
+  for i = 1, c do fns[i] = function() for _ = 1, per do assert(batch:get_pool("bench")) end end end
+  local conns = batch.http:stats().connections
+  local wall = azbatch.now()
+  azbatch.parallel(fns)
+  print(("%.6f %d"):format(azbatch.now() - wall, batch.http:stats().connections - conns))
+elseif mode == "memory" then
+  local spec = { vmSize = "Standard_A1_v2", targetDedicatedNodes = 0,
+    virtualMachineConfiguration = { imageReference = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest",
+      nodeAgentSKUId = "batch.node.ubuntu 22.04" } }
+  local fns = {}
+  for i = 1, n do
+    fns[i] = function()
+      local s = {}
+      for k, v in pairs(spec) do s[k] = v end
+      s.id = ("mem-%03d"):format(i)
+      assert(batch:create_pool(s))
+      assert(batch:get_pool(s.id))
+    end
+  end
+  azbatch.parallel(fns)
+  assert(#assert(azbatch.collect(batch:list_pools { filter = "startswith(id,'mem-')" })) == n)
+  for i = 1, n do assert(batch:delete_pool(("mem-%03d"):format(i))) end
+  collectgarbage()
+  print(peak_kb())
+else
+  error("usage: bench.lua seq|conc|memory URL N [C]")
+end
+batch:close()

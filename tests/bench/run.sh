@@ -1,0 +1,75 @@
+#!/bin/sh
+# make bench: azbatch against its baselines, all over loopback to the emulator.
+# (a) one CLI call end to end vs plain curl doing the same signed request;
+# (b) client CPU per signed GET over keep-alive vs a plain C libcurl loop;
+# (c) N GETs at concurrency 32 through coroutines: wall time, connections;
+# (d) peak memory of a script managing 100 pools.
+cd "$(dirname "$0")/../.." || exit 2
+N=${BENCH_N:-2000}
+RUNS=${BENCH_RUNS:-20}
+ACCOUNT=devbatch
+KEY=YXpiYXRjaC1lbXVsYXRvci13ZWxsLWtub3duLWRldmVsb3BtZW50LWtleS1ub3QtYS1zZWNyZXQtMDEyMzQ1Ng==
+mkdir -p build
+cc -O2 -o build/curl_loop tests/bench/curl_loop.c $(pkg-config --cflags --libs libcurl libcrypto) || exit 1
+LOG=$(mktemp)
+python3 scripts/azbatch-emulator --port 0 --time-scale 1000 >"$LOG" 2>/dev/null &
+EMU=$!
+trap 'kill $EMU 2>/dev/null; rm -f "$LOG"' EXIT
+until grep -q '^listening on ' "$LOG"; do sleep 0.05; done
+URL=$(sed -n 's/^listening on //p' "$LOG")
+export LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
+
+# A pool to read.
+scripts/azbatch pool create --id bench --vm-size Standard_A1_v2 --target-dedicated-nodes 0 \
+  --image Canonical:0001-com-ubuntu-server-jammy:22_04-lts --node-agent-sku-id "batch.node.ubuntu 22.04" \
+  --account-name $ACCOUNT --account-key $KEY --account-endpoint "$URL" --output json >/dev/null || exit 1
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# (a) Plain curl: sign once in Python (the emulator accepts a date within 15 minutes).
+HDRS=$(python3 - "$ACCOUNT" "$KEY" <<'PY'
+import base64, hmac, hashlib, sys, email.utils
+acct, key = sys.argv[1], sys.argv[2]
+date = email.utils.formatdate(usegmt=True)
+sts = "GET\n" + "\n" * 11 + "ocp-date:" + date + "\n/" + acct + "/pools/bench\napi-version:2025-06-01"
+sig = base64.b64encode(hmac.new(base64.b64decode(key), sts.encode(), hashlib.sha256).digest()).decode()
+print(date)
+print("SharedKey " + acct + ":" + sig)
+PY
+)
+DATE=$(echo "$HDRS" | sed -n 1p)
+AUTH=$(echo "$HDRS" | sed -n 2p)
+for i in $(seq $RUNS); do
+  t0=$(now); curl -sf -o /dev/null -H "ocp-date: $DATE" -H "Authorization: $AUTH" "$URL/pools/bench?api-version=2025-06-01" || exit 1; t1=$(now)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
+done | median >build/bench.curl
+for i in $(seq $RUNS); do
+  t0=$(now); scripts/azbatch pool show --pool-id bench --account-name $ACCOUNT --account-key $KEY \
+    --account-endpoint "$URL" >/dev/null || exit 1; t1=$(now)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
+done | median >build/bench.cli
+CURL_A=$(cat build/bench.curl); CLI_A=$(cat build/bench.cli)
+
+# (b) Sequential signed GETs: client CPU per request.
+set -- $(build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench $N)
+C_CPU=$1
+set -- $(lua5.4 tests/bench/bench.lua seq "$URL" $N)
+L_CPU=$1; L_WALL=$2; L_CONN=$3
+
+# (c) Concurrency 32.
+set -- $(lua5.4 tests/bench/bench.lua conc "$URL" $N 32)
+P_WALL=$1; P_CONN=$2
+
+# (d) Peak memory managing 100 pools.
+MEM=$(lua5.4 tests/bench/bench.lua memory "$URL" 100)
+
+awk -v ca="$CURL_A" -v la="$CLI_A" -v cc="$C_CPU" -v lc="$L_CPU" -v n="$N" -v lw="$L_WALL" -v lconn="$L_CONN" \
+    -v pw="$P_WALL" -v pconn="$P_CONN" -v mem="$MEM" 'BEGIN {
+  printf "%-46s %12s %12s %8s %s\n", "measure", "azbatch", "baseline", "ratio", "target"
+  printf "%-46s %10.1fms %10.1fms %7.2fx %s\n", "(a) one CLI pool show vs curl (median wall)", la*1000, ca*1000, la/ca, "<= 1.5x"
+  printf "%-46s %10.1fus %10.1fus %7.2fx %s\n", "(b) client CPU per signed GET vs libcurl loop", lc/n*1e6, cc/n*1e6, lc/cc, "<= 2x"
+  printf "%-46s %10.0f/s %12s %8s %s\n", "    sequential throughput (" n " GETs, " lconn " new conns)", n/lw, "", "", ""
+  printf "%-46s %10.0f/s %12s %7.2fx %s\n", "(c) " n " GETs at concurrency 32 (" pconn " conns)", n/pw, n/lw "/s seq", lw/pw, "speed-up"
+  printf "%-46s %10.1fMB %12s %8s %s\n", "(d) peak RSS, script managing 100 pools", mem/1024, "", "", "< 10 MB"
+}'
