@@ -148,6 +148,7 @@ void azb_image_open(lua_State *L);
 void azb_schema_open(lua_State *L);
 void azb_json_open(lua_State *L);
 void azb_plan_open(lua_State *L);
+void azb_clock_open(lua_State *L);
 
 /* Validate an image reference (table or string at idx) within v; push the
 ** normalised table (with AZB_IMAGEREF metatable) or nil on problems. */
@@ -163,6 +164,154 @@ void azb_image_check_agent(azb_vctx *v, int imgidx, const char *agent);
 /* Planner figures used by the pool validator's warnings. */
 lua_Integer azb_plan_replicas(lua_Integer nodes);
 double azb_plan_resize_timeout(lua_Integer nodes);   /* seconds */
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** Image and plan areas: extra shared helpers
+** (azb_arm.c, azb_image.c; added by the image/plan area)
+** =======================================================
+*/
+
+/*
+** azb_armid_parse that also says where: on failure '*where' is the
+** offending segment, or the whole input when its shape is wrong.
+*/
+const char *azb_armid_parse_ex(const char *s, size_t len, azb_armid *out,
+                               azb_span *where);
+
+/*
+** Push s[0..len) quoted with 'q' for a one-line message: quotes,
+** backslashes and control bytes escaped, long input cut with "...".
+*/
+void azb_image_pushquoted(lua_State *L, const char *s, size_t len, char q);
+
+/*
+** Record "unknown field 'k' (did you mean 'x'?)" for each string key of
+** the table at idx not in 'known' (NULL-terminated), and a problem for
+** each non-string key, at the current path. Returns how many.
+*/
+int azb_image_checkkeys(azb_vctx *v, int idx, const char *const *known);
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** Network: byte buffers, transport, Shared Key, Entra ID tokens
+** (azb_buf.c, azb_util.c, azb_http.c, azb_auth.c, azb_token.c)
+** =======================================================
+*/
+
+#define AZB_HTTP       "azbatch.Http"
+#define AZB_REQUEST    "azbatch.Request"
+#define AZB_SHAREDKEY  "azbatch.SharedKey"
+#define AZB_TOKENCRED  "azbatch.TokenCredential"
+
+/*
+** Growable byte buffer, filled from libcurl callbacks: pure C, never
+** raises. 'p' is NUL-terminated once anything was added. After a failed
+** allocation 'oom' is set and later adds are no-ops returning -1.
+*/
+typedef struct azb_buf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} azb_buf;
+
+void azb_buf_init(azb_buf *b);
+int azb_buf_add(azb_buf *b, const void *s, size_t n);   /* 0 or -1 */
+int azb_buf_adds(azb_buf *b, const char *s);
+int azb_buf_addc(azb_buf *b, int c);
+void azb_buf_reset(azb_buf *b);           /* empty it, keep the memory */
+void azb_buf_free(azb_buf *b);
+void azb_buf_wipe(azb_buf *b);            /* OPENSSL_cleanse, then free */
+/* CURLOPT_WRITEFUNCTION/HEADERFUNCTION shape; 'ud' is an azb_buf. */
+size_t azb_buf_write(char *data, size_t size, size_t nmemb, void *ud);
+
+/* Base64 (OpenSSL EVP_EncodeBlock/DecodeBlock). */
+#define AZB_B64LEN(n)  (4 * (((n) + 2) / 3))
+size_t azb_b64_encode(const unsigned char *in, size_t n, char *out);
+/* Strict: canonical alphabet, padding only at the end; out >= n/4*3. */
+int azb_b64_decode(const char *in, size_t n, unsigned char *out,
+                   size_t *outn);
+
+/* RFC 3986: unreserved bytes kept, the rest %XX (upper-case hex). */
+int azb_url_encode(azb_buf *b, const char *s, size_t n);
+/* %XX decoding (and '+' as space when 'plus'); out >= n; returns length. */
+size_t azb_url_decode(const char *s, size_t n, char *out, int plus);
+
+/* "Mon, 01 Jan 2024 00:00:00 GMT"; out >= 32. */
+void azb_rfc1123(double t, char *out);
+
+/* One request header, pointing into strings anchored on the Lua stack. */
+typedef struct azb_header {
+  const char *name, *value;
+  size_t nlen, vlen;       /* value trimmed of surrounding blanks */
+} azb_header;
+
+/*
+** Read the headers at idx: an array of "Name: value" strings or a table
+** name -> value. Raises on wrong Lua types. Pushes one value: scratch
+** storage owning '*out' (returns the count), or a message (returns -1)
+** for a malformed header (no colon, bad name, CR/LF in a value).
+*/
+int azb_headers_collect(lua_State *L, int idx, azb_header **out);
+
+/*
+** Check an absolute URL against the transport's rules: https, or http
+** to a loopback host (also 169.254.169.254 with AZB_URL_IMDS). Pushes
+** the URL without userinfo and query ("https://host/path", safe for
+** messages) and returns 1, or pushes why it is refused and returns 0.
+** '*direct' tells whether the host is loopback/IMDS (never proxied).
+*/
+#define AZB_URL_IMDS  1
+int azb_url_check(lua_State *L, const char *url, int flags, int *direct);
+
+/* Default User-Agent: azbatch/<v> Lua/5.4 libcurl/<v>. */
+void azb_push_useragent(lua_State *L);
+
+/*
+** Strict extraction of top-level string/number members of a JSON object
+** (see azb_util.c for why this is not a general parser). Strings are
+** decoded into 'str' (the caller frees or wipes it). Returns 0, or -1
+** when the text is not one valid JSON object.
+*/
+enum { AZB_JNONE, AZB_JSTRING, AZB_JNUMBER, AZB_JOTHER };
+typedef struct azb_jfield {
+  const char *key;
+  int type;
+  azb_buf str;
+  double num;
+} azb_jfield;
+int azb_json_fields(const char *s, size_t n, azb_jfield *f, int nf);
+
+/* Options shared by the transport and the token requests. */
+typedef struct azb_netopts {
+  const char *user_agent, *ca_file, *ca_path;
+  double timeout, connect_timeout;        /* seconds */
+} azb_netopts;
+
+/*
+** Reset-and-configure a CURL easy handle (passed as void * so this
+** header needs no curl.h): TLS verification on, http/https only, no
+** redirects, timeouts, CA, user agent, errbuf (CURL_ERROR_SIZE bytes).
+** 'direct' bypasses any proxy (loopback and IMDS). Returns a CURLcode.
+*/
+int azb_easy_setup(void *easy, const azb_netopts *o, int direct,
+                   char *errbuf);
+
+/*
+** Push nil, "<where>: <curl error>", {kind="timeout"|"transport",
+** curl_code=, retryable=}; returns 3. 'where' holds no secrets.
+*/
+int azb_curl_fail(lua_State *L, const char *where, int code,
+                  const char *errbuf);
+
+void azb_util_open(lua_State *L);
+void azb_http_open(lua_State *L);
+void azb_auth_open(lua_State *L);
+void azb_token_open(lua_State *L);
 
 /* }====================================================== */
 

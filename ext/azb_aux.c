@@ -45,7 +45,8 @@ void azb_newclass(lua_State *L, const char *tname, const luaL_Reg *meta,
   if (meta != NULL)
     luaL_setfuncs(L, meta, 0);
   if (methods != NULL) {
-    luaL_newlib(L, methods);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
     lua_setfield(L, -2, "__index");
   }
 }

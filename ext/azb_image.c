@@ -1,5 +1,832 @@
-/* placeholder until the image area lands */
+/*
+** azb_image.c: image references (marketplace, gallery, managed, shared
+** and community gallery), the ImageReference class, and the check of
+** nodeAgentSKUId against the image.
+*/
+#include <string.h>
+
 #include "azb.h"
-void azb_image_open(lua_State *L) { (void)L; }
-void azb_image_check(azb_vctx *v, int idx) { (void)idx; lua_pushnil(v->L); }
-void azb_image_check_agent(azb_vctx *v, int imgidx, const char *agent) { (void)v; (void)imgidx; (void)agent; }
+
+/* The REST fields of BatchVmImageReference, in reporting order. */
+enum {
+  F_PUBLISHER, F_OFFER, F_SKU, F_VERSION,
+  F_VMID, F_SHARED, F_COMMUNITY, F_EXACT, NFIELDS
+};
+
+static const char *const ref_fields[] = {
+  "publisher", "offer", "sku", "version", "virtualMachineImageId",
+  "sharedGalleryImageId", "communityGalleryImageId", "exactVersion", NULL
+};
+
+static const char URN_EXPECTED[] =
+  "expected 'publisher:offer:sku[:version]' or an image resource id "
+  "starting with '/'";
+
+
+/*
+** {======================================================
+** Message helpers (shared with the plan area)
+** =======================================================
+*/
+
+#define QUOTE_MAX 80   /* bytes of input shown in a message */
+
+void azb_image_pushquoted(lua_State *L, const char *s, size_t len, char q) {
+  luaL_Buffer b;
+  size_t n = len, i;
+  if (n > QUOTE_MAX) {   /* cut at a character boundary */
+    n = QUOTE_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+      n--;
+  }
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, q);
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == (unsigned char)q || c == '\\') {
+      luaL_addchar(&b, '\\');
+      luaL_addchar(&b, (char)c);
+    }
+    else if (c == '\n')
+      luaL_addstring(&b, "\\n");
+    else if (c == '\r')
+      luaL_addstring(&b, "\\r");
+    else if (c == '\t')
+      luaL_addstring(&b, "\\t");
+    else if (c < 0x20 || c == 0x7f) {
+      char esc[5] = { '\\', (char)('0' + c / 100), (char)('0' + c / 10 % 10),
+                      (char)('0' + c % 10), '\0' };
+      luaL_addstring(&b, esc);
+    }
+    else
+      luaL_addchar(&b, (char)c);
+  }
+  if (n < len)
+    luaL_addstring(&b, "...");
+  luaL_addchar(&b, q);
+  luaL_pushresult(&b);
+}
+
+static int lower(int c) {
+  return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+/*
+** Case-insensitive Levenshtein distance, or a value > 2 early when the
+** lengths alone rule a suggestion out. Names here are short.
+*/
+#define DIST_MAX 64
+static size_t distance(const char *a, size_t la, const char *b, size_t lb) {
+  size_t row[DIST_MAX + 1];
+  if (la > DIST_MAX || lb > DIST_MAX || (la > lb ? la - lb : lb - la) > 2)
+    return 3;
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t cost = lower((unsigned char)a[i - 1]) !=
+                    lower((unsigned char)b[j - 1]);
+      size_t best = diag + cost;
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+/* The known name a typo most likely meant, or NULL. */
+static const char *suggest(const char *k, size_t kl, const char *const *known) {
+  const char *best = NULL;
+  size_t bestd = 3;
+  for (int i = 0; known[i] != NULL; i++) {
+    size_t n = strlen(known[i]);
+    size_t d = distance(k, kl, known[i], n);
+    if (d == 0)              /* differs only in case */
+      return known[i];
+    if (kl >= 3 && d < bestd) {   /* short keys suggest nonsense */
+      bestd = d;
+      best = known[i];
+    }
+  }
+  return best;
+}
+
+static int known_index(const char *k, size_t kl, const char *const *known) {
+  for (int i = 0; known[i] != NULL; i++)
+    if (strlen(known[i]) == kl && memcmp(known[i], k, kl) == 0)
+      return i;
+  return -1;
+}
+
+int azb_image_checkkeys(azb_vctx *v, int idx, const char *const *known) {
+  lua_State *L = v->L;
+  int count = 0;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      azb_verror(v, "unexpected %s key (field names are strings)",
+                 luaL_typename(L, -2));
+      count++;
+    }
+    else {
+      size_t kl;
+      const char *k = lua_tolstring(L, -2, &kl);   /* a string: no convert */
+      if (known_index(k, kl, known) < 0) {
+        const char *hint = suggest(k, kl, known);
+        azb_image_pushquoted(L, k, kl, '\'');
+        if (hint != NULL)
+          azb_verror(v, "unknown field %s (did you mean '%s'?)",
+                     lua_tostring(L, -1), hint);
+        else
+          azb_verror(v, "unknown field %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        count++;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return count;
+}
+
+/* Record "<why>, got <quoted span>" at the current path extended by key. */
+static void span_error(azb_vctx *v, const char *key, const char *why,
+                       azb_span where) {
+  azb_image_pushquoted(v->L, where.p, where.n, '"');
+  if (key != NULL)
+    azb_verror_at(v, key, "%s, got %s", why, lua_tostring(v->L, -1));
+  else
+    azb_verror(v, "%s, got %s", why, lua_tostring(v->L, -1));
+  lua_pop(v->L, 1);
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Validation
+** =======================================================
+*/
+
+/* Set t[name] = s on the table on top. */
+static void setlfield(lua_State *L, const char *name, const char *s,
+                      size_t n) {
+  lua_pushlstring(L, s, n);
+  lua_setfield(L, -2, name);
+}
+
+static void setspan(lua_State *L, const char *name, azb_span sp) {
+  if (sp.p != NULL)
+    setlfield(L, name, sp.p, sp.n);
+}
+
+static void newref(lua_State *L, int nrec) {
+  lua_createtable(L, 0, nrec);
+  luaL_setmetatable(L, AZB_IMAGEREF);
+}
+
+/* Which field of the REST object an id of this kind belongs in. */
+static int field_for(azb_armkind kind) {
+  switch (kind) {
+    case AZB_ARM_SHARED_GALLERY: return F_SHARED;
+    case AZB_ARM_COMMUNITY_GALLERY: return F_COMMUNITY;
+    default: return F_VMID;
+  }
+}
+
+static int has_space_or_control(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+      return 1;
+  return 0;
+}
+
+/* An id string in field f (F_VMID...); returns 1 when valid. */
+static int check_id(azb_vctx *v, int f, const char *s, size_t n) {
+  static const char *const wrong[] = {
+    /* F_VMID */
+    "expected a gallery image or managed image id ('/subscriptions/.../"
+    "providers/Microsoft.Compute/...'); '/SharedGalleries/...' ids go in "
+    "sharedGalleryImageId and '/CommunityGalleries/...' ids in "
+    "communityGalleryImageId",
+    /* F_SHARED */
+    "expected '/SharedGalleries/{galleryUniqueName}/Images/{image}"
+    "[/Versions/{version}]'",
+    /* F_COMMUNITY */
+    "expected '/CommunityGalleries/{publicName}/Images/{image}"
+    "[/Versions/{version}]'"
+  };
+  azb_armid id;
+  azb_span where;
+  const char *why = azb_armid_parse_ex(s, n, &id, &where);
+  if (why != NULL) {
+    span_error(v, ref_fields[f], why, where);
+    return 0;
+  }
+  if (field_for(id.kind) != f) {
+    where.p = s;
+    where.n = n;
+    span_error(v, ref_fields[f], wrong[f - F_VMID], where);
+    return 0;
+  }
+  return 1;
+}
+
+
+static int rawgetfield(lua_State *L, int idx, const char *k) {
+  lua_pushstring(L, k);
+  return lua_rawget(L, idx);
+}
+
+/*
+** imageReference given as a table of REST fields. Pushes the normalised
+** table; the caller replaces it with nil when problems were recorded.
+*/
+static void check_table(azb_vctx *v, int idx) {
+  lua_State *L = v->L;
+  const char *val[NFIELDS];
+  size_t len[NFIELDS];
+  int present[NFIELDS], nmarket = 0, nids = 0, firstid = -1;
+  azb_image_checkkeys(v, idx, ref_fields);
+  /* fixed order, so the first problem reported does not depend on hashing */
+  for (int f = 0; f < NFIELDS; f++) {
+    int t = rawgetfield(L, idx, ref_fields[f]);
+    val[f] = NULL;
+    len[f] = 0;
+    present[f] = (t != LUA_TNIL);
+    if (t == LUA_TSTRING) {
+      val[f] = lua_tolstring(L, -1, &len[f]);   /* anchored by the table */
+      if (len[f] == 0)
+        azb_verror_at(v, ref_fields[f], "must not be empty");
+      else if (f != F_VMID && f != F_SHARED && f != F_COMMUNITY &&
+               has_space_or_control(val[f], len[f]))
+        azb_verror_at(v, ref_fields[f],
+                      "must not contain whitespace or control characters");
+    }
+    else if (t != LUA_TNIL)
+      azb_verror_at(v, ref_fields[f], "expected string, got %s",
+                    luaL_typename(L, -1));
+    lua_pop(L, 1);
+    if (present[f] && f <= F_SKU)
+      nmarket++;
+    if (present[f] && f >= F_VMID && f <= F_COMMUNITY) {
+      if (nids++ == 0)
+        firstid = f;
+      else
+        azb_verror_at(v, ref_fields[f], "cannot be combined with %s; name "
+                      "the image one way only", ref_fields[firstid]);
+    }
+  }
+  if (nids == 0 && nmarket == 0)
+    azb_verror(v, "expected publisher, offer and sku, or one of "
+               "virtualMachineImageId, sharedGalleryImageId or "
+               "communityGalleryImageId");
+  else if (nids > 0) {
+    for (int f = F_PUBLISHER; f <= F_SKU; f++)
+      if (present[f]) {
+        azb_verror_at(v, ref_fields[f], "cannot be combined with %s; name "
+                      "the image one way only", ref_fields[firstid]);
+        break;
+      }
+    if (present[F_VERSION] && !present[F_PUBLISHER])
+      azb_verror_at(v, "version", "Specified property version can only "
+                    "have a value when publisher is set; put the version in "
+                    "the id ('.../versions/{version}')");
+    if (val[firstid] != NULL && len[firstid] > 0)
+      check_id(v, firstid, val[firstid], len[firstid]);
+  }
+  else {
+    for (int f = F_PUBLISHER; f <= F_SKU; f++)
+      if (!present[f])
+        azb_verror_at(v, ref_fields[f], "required field missing (a "
+                      "marketplace image needs publisher, offer and sku)");
+  }
+  newref(L, NFIELDS);
+  for (int f = 0; f < NFIELDS; f++)
+    if (val[f] != NULL)
+      setlfield(L, ref_fields[f], val[f], len[f]);
+}
+
+/* "publisher:offer:sku[:version]", as az batch pool create --image takes */
+static void check_urn(azb_vctx *v, const char *s, size_t n) {
+  lua_State *L = v->L;
+  azb_span part[4];
+  int np = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= n; i++) {
+    if (i == n || s[i] == ':') {
+      if (np == 4 || i == start) {
+        np = 0;   /* too many parts, or an empty one */
+        break;
+      }
+      part[np].p = s + start;
+      part[np].n = i - start;
+      np++;
+      start = i + 1;
+    }
+  }
+  if (np < 3 || has_space_or_control(s, n)) {
+    azb_span all;
+    all.p = s;
+    all.n = n;
+    span_error(v, NULL, URN_EXPECTED, all);
+    lua_pushnil(L);
+    return;
+  }
+  newref(L, 4);
+  for (int i = 0; i < 3; i++)
+    setlfield(L, ref_fields[i], part[i].p, part[i].n);
+  if (np == 4)
+    setlfield(L, "version", part[3].p, part[3].n);
+  else {   /* az sets what the service would default to */
+    lua_pushliteral(L, "latest");
+    lua_setfield(L, -2, "version");
+  }
+}
+
+/* imageReference given as a string: an ARM id or an az-style URN */
+static void check_string(azb_vctx *v, int idx) {
+  lua_State *L = v->L;
+  size_t n;
+  const char *s = lua_tolstring(L, idx, &n);
+  azb_armid id;
+  azb_span where;
+  const char *why;
+  if (n == 0 || s[0] != '/') {
+    check_urn(v, s, n);
+    return;
+  }
+  why = azb_armid_parse_ex(s, n, &id, &where);
+  if (why != NULL) {
+    span_error(v, NULL, why, where);
+    lua_pushnil(L);
+    return;
+  }
+  newref(L, 1);
+  setlfield(L, ref_fields[field_for(id.kind)], s, n);
+}
+
+/* Does the value at idx carry the ImageReference metatable? */
+static int is_ref(lua_State *L, int idx) {
+  int r = 0;
+  if (lua_getmetatable(L, idx)) {
+    luaL_getmetatable(L, AZB_IMAGEREF);
+    r = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  return r;
+}
+
+void azb_image_check(azb_vctx *v, int idx) {
+  lua_State *L = v->L;
+  int before = v->nerrors;
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 8, "image reference");
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+      check_string(v, idx);
+      break;
+    case LUA_TTABLE:
+      check_table(v, idx);
+      if (v->nerrors == before && is_ref(L, idx)) {
+        lua_pop(L, 1);          /* still valid: keep its identity */
+        lua_pushvalue(L, idx);
+      }
+      break;
+    case LUA_TNIL:
+      azb_verror(v, "required field missing");
+      lua_pushnil(L);
+      break;
+    default:
+      azb_verror(v, "expected table or string, got %s", luaL_typename(L, idx));
+      lua_pushnil(L);
+      break;
+  }
+  if (v->nerrors != before) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** The ImageReference class
+** =======================================================
+*/
+
+enum { K_MARKET, K_GVERSION, K_GLATEST, K_MANAGED, K_SHARED, K_COMMUNITY,
+       K_INVALID };
+
+static const char *const kind_names[] = {
+  "marketplace", "gallery_version", "gallery_latest", "managed_image",
+  "shared_gallery", "community_gallery"
+};
+
+/* t[k] when it is a string (anchored by t), else NULL */
+static const char *rawstr(lua_State *L, int idx, const char *k, size_t *n) {
+  const char *s = NULL;
+  if (rawgetfield(L, idx, k) == LUA_TSTRING)
+    s = lua_tolstring(L, -1, n);
+  lua_pop(L, 1);
+  return s;
+}
+
+/*
+** Kind of the table at idx; for id-named images 'id' is filled and 'src'
+** is the id string (anchored by the table).
+*/
+static int classify(lua_State *L, int idx, azb_armid *id, azb_span *src) {
+  memset(id, 0, sizeof *id);
+  src->p = NULL;
+  src->n = 0;
+  for (int f = F_VMID; f <= F_COMMUNITY; f++) {
+    size_t n;
+    const char *s = rawstr(L, idx, ref_fields[f], &n);
+    if (s == NULL)
+      continue;
+    if (azb_armid_parse(s, n, id) != NULL)
+      return K_INVALID;
+    src->p = s;
+    src->n = n;
+    switch (id->kind) {
+      case AZB_ARM_GALLERY_VERSION:
+        return (id->version.n == 6 && azb_strnieq(id->version.p, "latest", 6))
+               ? K_GLATEST : K_GVERSION;
+      case AZB_ARM_GALLERY_IMAGE: return K_GLATEST;
+      case AZB_ARM_MANAGED_IMAGE: return K_MANAGED;
+      case AZB_ARM_SHARED_GALLERY: return K_SHARED;
+      case AZB_ARM_COMMUNITY_GALLERY: return K_COMMUNITY;
+      default: return K_INVALID;
+    }
+  }
+  {
+    size_t n;
+    if (rawstr(L, idx, "publisher", &n) && rawstr(L, idx, "offer", &n) &&
+        rawstr(L, idx, "sku", &n))
+      return K_MARKET;
+  }
+  return K_INVALID;
+}
+
+/* Argument 1 must be an ImageReference that still names an image. */
+static int check_ref(lua_State *L, azb_armid *id) {
+  azb_span src;
+  int k;
+  if (!lua_istable(L, 1) || !is_ref(L, 1))
+    luaL_typeerror(L, 1, AZB_IMAGEREF);
+  k = classify(L, 1, id, &src);
+  if (k == K_INVALID)
+    luaL_error(L, "invalid " AZB_IMAGEREF " (modified after creation?)");
+  return k;
+}
+
+/* Push "publisher:offer:sku:version" of the marketplace table at idx. */
+static void push_urn(lua_State *L, int idx) {
+  size_t n;
+  const char *ver = rawstr(L, idx, "version", &n);
+  lua_pushfstring(L, "%s:%s:%s:%s", rawstr(L, idx, "publisher", &n),
+                  rawstr(L, idx, "offer", &n), rawstr(L, idx, "sku", &n),
+                  ver != NULL ? ver : "latest");
+}
+
+/* ref:kind() -> "marketplace" | "gallery_version" | "gallery_latest" | ... */
+static int ref_kind(lua_State *L) {
+  azb_armid id;
+  lua_pushstring(L, kind_names[check_ref(L, &id)]);
+  return 1;
+}
+
+/* ref:parts() -> {kind=, subscription=, resourceGroup=, gallery=, ...} */
+static int ref_parts(lua_State *L) {
+  azb_armid id;
+  int k = check_ref(L, &id);
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, kind_names[k]);
+  lua_setfield(L, -2, "kind");
+  if (k == K_MARKET) {
+    for (int f = F_PUBLISHER; f <= F_VERSION; f++) {
+      size_t n;
+      const char *s = rawstr(L, 1, ref_fields[f], &n);
+      if (s != NULL)
+        setlfield(L, ref_fields[f], s, n);
+    }
+    return 1;
+  }
+  setspan(L, "subscription", id.subscription);
+  setspan(L, "resourceGroup", id.resource_group);
+  setspan(L, "gallery", id.gallery);
+  setspan(L, "image", id.image);
+  setspan(L, "version", id.version);
+  setspan(L, "name", id.name);
+  return 1;
+}
+
+/* ref:is_custom() -> boolean (the portal's "Custom VM image") */
+static int ref_is_custom(lua_State *L) {
+  azb_armid id;
+  lua_pushboolean(L, check_ref(L, &id) != K_MARKET);
+  return 1;
+}
+
+/* ref:urn() -> "publisher:offer:sku:version" | nil */
+static int ref_urn(lua_State *L) {
+  azb_armid id;
+  if (check_ref(L, &id) == K_MARKET)
+    push_urn(L, 1);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* tostring(ref) -> "azbatch.ImageReference(<urn or id>)"; never raises */
+static int ref_tostring(lua_State *L) {
+  azb_armid id;
+  azb_span src;
+  int k = lua_istable(L, 1) ? classify(L, 1, &id, &src) : K_INVALID;
+  if (k == K_MARKET)
+    push_urn(L, 1);
+  else if (k == K_INVALID)
+    lua_pushliteral(L, "invalid");
+  else
+    lua_pushlstring(L, src.p, src.n);
+  lua_pushfstring(L, AZB_IMAGEREF "(%s)", lua_tostring(L, -1));
+  return 1;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** nodeAgentSKUId against the image
+** =======================================================
+*/
+
+enum { OS_UNKNOWN, OS_LINUX, OS_WINDOWS };
+
+static const char AGENT_EXPECTED[] =
+  "expected 'batch.node.<os> <version>' such as 'batch.node.ubuntu 22.04'";
+
+/* Case-insensitive substring search. */
+static int contains(const char *s, const char *word) {
+  size_t n = strlen(word);
+  for (; *s != '\0'; s++)
+    if (azb_strnieq(s, word, n))
+      return 1;
+  return 0;
+}
+
+static int one_of(const char *s, const char *const *list) {
+  for (int i = 0; list[i] != NULL; i++)
+    if (azb_strieq(s, list[i]))
+      return 1;
+  return 0;
+}
+
+/*
+** The OS family of a marketplace image, where publisher and offer tell it
+** (GET /supportedimages is the authority; this is the offline guess).
+*/
+static int image_os(const char *pub, const char *offer) {
+  static const char *const windows_pubs[] = {
+    "MicrosoftWindowsServer", "MicrosoftWindowsDesktop", NULL
+  };
+  static const char *const linux_pubs[] = {
+    "Canonical", "Debian", "credativ", "RedHat", "AlmaLinux", "rockylinux",
+    "resf", "OpenLogic", "SUSE", "MicrosoftCBLMariner", "Oracle", "kinvolk",
+    NULL
+  };
+  static const char *const linux_offers[] = {
+    "ubuntu", "centos", "rhel", "debian", "almalinux", "rocky", "sles",
+    "mariner", "azurelinux", "azure-linux", NULL
+  };
+  if (one_of(pub, windows_pubs) || contains(offer, "windows"))
+    return OS_WINDOWS;
+  if (azb_strieq(pub, "microsoft-dsvm") && contains(offer, "win"))
+    return OS_WINDOWS;
+  if (one_of(pub, linux_pubs))
+    return OS_LINUX;
+  for (int i = 0; linux_offers[i] != NULL; i++)
+    if (contains(offer, linux_offers[i]))
+      return OS_LINUX;
+  return OS_UNKNOWN;
+}
+
+static int isdigit_(int c) { return c >= '0' && c <= '9'; }
+
+/* Find "DD_DD" or "DD.DD" not inside a longer number; write "DD.DD". */
+static int find_release(const char *s, int anywhere, char out[6]) {
+  for (size_t i = 0; s[i] != '\0'; i++) {
+    const char *p = s + i;
+    if ((i == 0 || !isdigit_((unsigned char)p[-1])) &&
+        isdigit_((unsigned char)p[0]) && isdigit_((unsigned char)p[1]) &&
+        (p[2] == '_' || p[2] == '.') &&
+        isdigit_((unsigned char)p[3]) && isdigit_((unsigned char)p[4]) &&
+        !isdigit_((unsigned char)p[5])) {
+      memcpy(out, p, 5);
+      out[2] = '.';
+      out[5] = '\0';
+      return 1;
+    }
+    if (!anywhere)
+      break;
+  }
+  return 0;
+}
+
+/*
+** The Ubuntu release of a Canonical-style image: from the offer's
+** codename or number (0001-com-ubuntu-server-jammy, ubuntu-24_04-lts),
+** else from a sku starting with one (22_04-lts-gen2, 18.04-LTS).
+*/
+static int ubuntu_release(const char *pub, const char *offer, const char *sku,
+                          char out[6]) {
+  static const char *const names[][2] = {
+    { "noble", "24.04" }, { "jammy", "22.04" }, { "focal", "20.04" },
+    { "bionic", "18.04" }, { "xenial", "16.04" }
+  };
+  if (!azb_strieq(pub, "Canonical") && !contains(offer, "ubuntu"))
+    return 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (contains(offer, names[i][0])) {
+      memcpy(out, names[i][1], 6);
+      return 1;
+    }
+  return find_release(offer, 1, out) || find_release(sku, 0, out);
+}
+
+/* "batch.node.<os> <version>": os and version spans, or 0. */
+static int parse_agent(const char *a, azb_span *os, azb_span *ver) {
+  static const char prefix[] = "batch.node.";
+  size_t i = sizeof prefix - 1;
+  if (!azb_strnieq(a, prefix, i))
+    return 0;
+  os->p = a + i;
+  while ((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z') ||
+         isdigit_((unsigned char)a[i]))
+    i++;
+  os->n = (size_t)(a + i - os->p);
+  if (os->n == 0 || a[i] != ' ')
+    return 0;
+  ver->p = a + ++i;
+  while ((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z') ||
+         isdigit_((unsigned char)a[i]) || a[i] == '.' || a[i] == '_' ||
+         a[i] == '-')
+    i++;
+  ver->n = (size_t)(a + i - ver->p);
+  return ver->n > 0 && a[i] == '\0';
+}
+
+void azb_image_check_agent(azb_vctx *v, int imgidx, const char *agent) {
+  lua_State *L = v->L;
+  azb_span os, ver;
+  const char *pub, *offer, *sku;
+  char release[6];
+  int imgos, agentwin;
+  size_t n;
+  if (agent == NULL)
+    return;   /* a missing agent is the schema's to report */
+  if (!parse_agent(agent, &os, &ver)) {
+    azb_image_pushquoted(L, agent, strlen(agent), '"');
+    azb_verror_at(v, "nodeAgentSKUId", "%s, got %s", AGENT_EXPECTED,
+                  lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return;
+  }
+  imgidx = lua_absindex(L, imgidx);
+  if (!lua_istable(L, imgidx))
+    return;   /* the image had problems of its own */
+  pub = rawstr(L, imgidx, "publisher", &n);
+  offer = rawstr(L, imgidx, "offer", &n);
+  sku = rawstr(L, imgidx, "sku", &n);
+  if (pub == NULL || offer == NULL || sku == NULL)
+    return;   /* gallery and managed images: nothing to tell offline */
+  imgos = image_os(pub, offer);
+  agentwin = (os.n == 7 && azb_strnieq(os.p, "windows", 7));
+  if (!ubuntu_release(pub, offer, sku, release))
+    release[0] = '\0';
+  if (imgos == OS_WINDOWS && !agentwin)
+    azb_verror_at(v, "nodeAgentSKUId", "'%s' is a Linux agent but the image "
+                  "%s:%s:%s is Windows; use 'batch.node.windows amd64'",
+                  agent, pub, offer, sku);
+  else if (imgos == OS_LINUX && agentwin) {
+    if (release[0] != '\0')
+      azb_verror_at(v, "nodeAgentSKUId", "'%s' is a Windows agent but the "
+                    "image %s:%s:%s is Linux; use 'batch.node.ubuntu %s'",
+                    agent, pub, offer, sku, release);
+    else
+      azb_verror_at(v, "nodeAgentSKUId", "'%s' is a Windows agent but the "
+                    "image %s:%s:%s is Linux; use the Linux agent GET "
+                    "/supportedimages lists for it", agent, pub, offer, sku);
+  }
+  else if (release[0] != '\0') {
+    /* only a warning: the REST example pairs ubuntu-24_04-lts with 20.04 */
+    int isubuntu = (os.n == 6 && azb_strnieq(os.p, "ubuntu", 6));
+    if (!isubuntu || ver.n != 5 || memcmp(ver.p, release, 5) != 0) {
+      const char *rec = lua_pushfstring(L, "batch.node.ubuntu %s", release);
+      azb_path_key(v, "nodeAgentSKUId");
+      if (isubuntu)
+        azb_vwarn(v, rec, "'%s' is for another Ubuntu release than the "
+                  "image %s:%s:%s (Ubuntu %s); check the pair with GET "
+                  "/supportedimages", agent, pub, offer, sku, release);
+      else
+        azb_vwarn(v, rec, "'%s' is not an Ubuntu agent but the image "
+                  "%s:%s:%s is Ubuntu %s", agent, pub, offer, sku, release);
+      azb_path_pop(v);
+      lua_pop(L, 1);
+    }
+  }
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Lua functions
+** =======================================================
+*/
+
+/* core.image_reference(string | table) -> ImageReference | fail */
+static int image_reference(lua_State *L) {
+  azb_vctx v;
+  int t = lua_type(L, 1);
+  if (t != LUA_TSTRING && t != LUA_TTABLE)
+    return luaL_typeerror(L, 1, "table or string");
+  lua_settop(L, 1);
+  azb_vctx_init(&v, L, "imageReference");
+  azb_image_check(&v, 1);
+  if (azb_vctx_fail(&v))
+    return 3;
+  return 1;
+}
+
+/*
+** core.check_node_agent(image, nodeAgentSKUId) -> true, warnings | fail
+** Problems are reported at vmConfiguration.imageReference and
+** vmConfiguration.nodeAgentSKUId, as inside a vm configuration.
+*/
+static int check_node_agent(lua_State *L) {
+  azb_vctx v;
+  const char *agent;
+  int t = lua_type(L, 1);
+  if (t != LUA_TSTRING && t != LUA_TTABLE)
+    return luaL_typeerror(L, 1, "table or string");
+  agent = luaL_checkstring(L, 2);
+  lua_settop(L, 2);
+  azb_vctx_init(&v, L, "vmConfiguration");
+  azb_path_key(&v, "imageReference");
+  azb_image_check(&v, 1);
+  azb_path_pop(&v);
+  if (strlen(agent) != lua_rawlen(L, 2)) {   /* an embedded NUL */
+    azb_image_pushquoted(L, agent, lua_rawlen(L, 2), '"');
+    azb_verror_at(&v, "nodeAgentSKUId", "%s, got %s", AGENT_EXPECTED,
+                  lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  else
+    azb_image_check_agent(&v, -1, agent);
+  if (azb_vctx_fail(&v))
+    return 3;
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, v.warnings);
+  return 2;
+}
+
+static const luaL_Reg ref_methods[] = {
+  { "kind", ref_kind },
+  { "parts", ref_parts },
+  { "is_custom", ref_is_custom },
+  { "urn", ref_urn },
+  { NULL, NULL }
+};
+
+static const luaL_Reg ref_meta[] = {
+  { "__tostring", ref_tostring },
+  { NULL, NULL }
+};
+
+static const luaL_Reg image_funcs[] = {
+  { "image_reference", image_reference },
+  { "check_node_agent", check_node_agent },
+  { NULL, NULL }
+};
+
+void azb_image_open(lua_State *L) {
+  azb_newclass(L, AZB_IMAGEREF, ref_meta, ref_methods);
+  lua_pop(L, 1);
+  azb_setfuncs(L, image_funcs, 0);
+}
+
+/* }====================================================== */

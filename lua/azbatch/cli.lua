@@ -420,9 +420,9 @@ commands["plan"] = {
       err:write("usage: azbatch plan --nodes N (try --help)\n")
       return EXIT_USAGE
     end
+    local p, msg = azbatch.plan { nodes = o.nodes, enableAutoScale = o.enableAutoScale,
+      resizeTimeout = o.resizeTimeout, replicas = o.replicas }
     local output = o.output
-    o.output = nil
-    local p, msg = azbatch.plan(o)
     if not p then
       err:write("error: ", msg, "\n")
       return EXIT_FAIL
@@ -511,7 +511,6 @@ function M.main(argv, out, err)
     err:write(("error: unexpected argument '%s'\n"):format(positional[1]), "usage: ", cmd.usage, "\n")
     return EXIT_USAGE
   end
-  o._positional = positional
   return cmd.run(o, out, err)
 end
 
