@@ -46,11 +46,10 @@ describe("against a slow or faulty emulator", function()
     assert.equal(200, status)
   end
 
-  after_each(function() faults { ["429"] = 0, ["500"] = 0, ["503"] = 0, drop = 0, drop_after_commit = 0,
-    latency_ms = 0 } end)
+  after_each(function() faults { p429 = 0, p500 = 0, p503 = 0, drop = 0, dropAfterCommit = 0, latencyMs = 0 } end)
 
   it("times out as kind timeout", function()
-    faults { latency_ms = 1500 }
+    faults { latencyMs = 1500 }
     local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = shared_key(), timeout = 0.3,
       retry = false })
     local ok, msg, err = batch:get_pool("p")
@@ -60,7 +59,7 @@ describe("against a slow or faulty emulator", function()
   end)
 
   it("retries 429 and 503 honouring Retry-After, re-signing each attempt", function()
-    faults { ["429"] = 1.0, retry_after = 0 }
+    faults { p429 = 1.0, retryAfter = 0 }
     local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = shared_key(),
       retry = { max_attempts = 3, base_delay = 0.01 } })
     local ok, _, err = batch:get_pool("p")
@@ -68,7 +67,7 @@ describe("against a slow or faulty emulator", function()
     assert.equal("api", err.kind)
     assert.equal(429, err.status)
     assert.equal(3, err.attempts)
-    faults { ["429"] = 0.5, ["503"] = 0.2, retry_after = 0 }
+    faults { p429 = 0.5, p503 = 0.2, retryAfter = 0 }
     for i = 1, 10 do assert(batch:create_pool(spec("retry-" .. i))) end
     for i = 1, 10 do assert.is_true(batch:pool_exists("retry-" .. i)) end
   end)
@@ -76,7 +75,7 @@ describe("against a slow or faulty emulator", function()
   it("runs 300 mixed operations under faults with each taking effect exactly once", function()
     local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = shared_key(),
       retry = { max_attempts = 8, base_delay = 0.005, max_delay = 0.05, max_elapsed = 30 } })
-    faults { ["429"] = 0.1, ["500"] = 0.05, ["503"] = 0.05, drop = 0.05, drop_after_commit = 0.1, retry_after = 0 }
+    faults { p429 = 0.1, p500 = 0.05, p503 = 0.05, drop = 0.05, dropAfterCommit = 0.1, retryAfter = 0 }
     local N = 100
     local created, patched, deleted = 0, 0, 0
     for i = 1, N do
@@ -95,7 +94,7 @@ describe("against a slow or faulty emulator", function()
       assert.truthy(ok or (err and err.code == "PoolBeingDeleted"), why)
       deleted = deleted + 1
     end
-    faults { ["429"] = 0, ["500"] = 0, ["503"] = 0, drop = 0, drop_after_commit = 0 }
+    faults { p429 = 0, p500 = 0, p503 = 0, drop = 0, dropAfterCommit = 0 }
     assert.equal(N + N + N // 2, created + patched + deleted)
     local pools = assert(azbatch.collect(batch:list_pools { filter = "startswith(id,'fi-')" }))
     local ids, live = {}, 0

@@ -1,0 +1,476 @@
+"""HTTP server, routing, fault injection, the /_emulator control API and the
+command line.  Binds to loopback only; HTTP/1.1 with keep-alive.
+"""
+
+import argparse
+import collections
+import copy
+import ipaddress
+import json
+import random
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import __version__, arm, auth, pools, validate
+from . import world as W
+from .wire import ApiError, Request, Response, PLAIN_JSON, iso, render_error
+
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class Settings:
+    def __init__(self, token_lifetime=None, verbose=False):
+        self.token_lifetime = token_lifetime
+        self.verbose = verbose
+
+
+class Faults:
+    """Fault settings.  Shares are probabilities in 0..1, drawn from one seeded generator."""
+    FIELDS = {"p429": float, "p500": float, "p503": float, "drop": float, "dropAfterCommit": float,
+              "latencyMs": float, "retryAfter": int, "auth": bool, "seed": int}
+
+    def __init__(self, **kw):
+        self.p429 = self.p500 = self.p503 = self.drop = self.dropAfterCommit = 0.0
+        self.latencyMs = 0.0
+        self.retryAfter = 1
+        self.auth = False
+        self.seed = None
+        self.update(kw)
+
+    def update(self, values):
+        for k, v in values.items():
+            if k not in self.FIELDS:
+                raise ValueError("unknown fault setting '%s' (known: %s)" % (k, ", ".join(sorted(self.FIELDS))))
+            typ = self.FIELDS[k]
+            if v is None and k == "seed":
+                self.seed = None
+                continue
+            if typ is bool:
+                if not isinstance(v, bool):
+                    raise ValueError("%s must be true or false" % k)
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and v != int(v)):
+                raise ValueError("%s must be a number" % k)
+            v = typ(v)
+            if k in ("p429", "p500", "p503", "drop", "dropAfterCommit") and not 0.0 <= v <= 1.0:
+                raise ValueError("%s must be a share between 0 and 1" % k)
+            if k in ("latencyMs", "retryAfter") and v < 0:
+                raise ValueError("%s must not be negative" % k)
+            setattr(self, k, v)
+        if sum((self.p429, self.p500, self.p503, self.drop)) > 1.0 + 1e-9:
+            raise ValueError("the shares p429 + p500 + p503 + drop must not exceed 1")
+        self.rng = random.Random(self.seed)
+
+    def as_dict(self):
+        return {k: getattr(self, k) for k in self.FIELDS}
+
+    def pick(self):
+        r, acc = self.rng.random(), 0.0
+        for name in ("p429", "p500", "p503", "drop"):
+            acc += getattr(self, name)
+            if r < acc:
+                return name
+        return None
+
+    def drop_after_commit(self):
+        return self.dropAfterCommit > 0 and self.rng.random() < self.dropAfterCommit
+
+
+class Emulator:
+    """All mutable state; every handler runs under `lock`."""
+
+    def __init__(self, world, clock, settings, faults):
+        self.initial_world = copy.deepcopy(world)
+        self.clock = clock
+        self.settings = settings
+        self.faults = faults
+        self.lock = threading.RLock()
+        self.tokens = auth.TokenService()
+        self.reset()
+
+    def reset(self):
+        self.world = copy.deepcopy(self.initial_world)
+        self.pools = {a["name"]: {} for a in self.world["accounts"]}
+        self.image_ready = {}
+        self.arm_ops = {}
+        self._etag = int(time.time() * 1000)
+        self._ip = 0
+        self.stats = {"requests": 0, "byStatus": collections.Counter(), "connections": 0,
+                      "faults": collections.Counter()}
+
+    def new_etag(self):
+        self._etag += 1
+        return "0x%X" % (0x8DC000000000000 + self._etag)
+
+    def next_ip(self):
+        self._ip += 1
+        return self._ip
+
+    def account_for_host(self, host):
+        label = host.split(":")[0].split(".")[0].lower()
+        return next((a for a in self.world["accounts"] if a["name"] == label), self.world["accounts"][0])
+
+    # {-------------------------------------------------------------- dispatch
+
+    @staticmethod
+    def plane_of(req):
+        segs = [s.lower() for s in req.segments()]
+        if segs[:1] == ["_emulator"]:
+            return "control"
+        if segs == ["metadata", "identity", "oauth2", "token"]:
+            return "imds"
+        if len(segs) == 4 and segs[1:] == ["oauth2", "v2.0", "token"]:
+            return "entra"
+        if segs[:1] == ["subscriptions"]:
+            return "arm"
+        return "batch"
+
+    def dispatch(self, req):
+        plane = self.plane_of(req)
+        if plane == "control":
+            return self.control(req)
+        faults_apply = plane in ("batch", "arm") or self.faults.auth
+        if faults_apply:
+            if self.faults.latencyMs:
+                time.sleep(self.faults.latencyMs / 1000.0)
+            with self.lock:
+                fault = self.faults.pick()
+            if fault:
+                resp = self.fault_response(req, plane, fault)
+                self.finish(req, plane, resp, fault=fault)
+                return resp
+        try:
+            with self.lock:
+                resp = self.route(req, plane)
+        except ApiError as e:
+            resp = render_error(req, e, plane, self.clock.now())
+        except Exception:                       # a bug: answer like the service, report on stderr
+            traceback.print_exc(file=sys.stderr)
+            resp = render_error(req, ApiError(500, "InternalError", "Server encountered an internal error. "
+                                                                    "Please try again after some time."),
+                                plane, self.clock.now())
+        fault = None
+        if faults_apply and req.method in MUTATING and resp.status < 400:
+            with self.lock:
+                if self.faults.drop_after_commit():
+                    resp.drop, fault = True, "dropAfterCommit"
+        self.finish(req, plane, resp, fault=fault)
+        return resp
+
+    def route(self, req, plane):
+        if plane == "imds":
+            return auth.imds_endpoint(req, self)
+        if plane == "entra":
+            return auth.token_endpoint(req, self, req.segments()[0])
+        if plane == "arm":
+            auth.authenticate_arm(req, self)
+            return arm.handle(self, req)
+        account = auth.authenticate_batch(req, self)
+        validate.check_api_version(req)
+        return pools.handle(self, req, account)
+
+    def fault_response(self, req, plane, fault):
+        retry = [("Retry-After", str(self.faults.retryAfter))]
+        if fault == "drop":
+            resp = Response(0)
+            resp.drop = True
+            return resp
+        status, code, message, hdrs = {
+            "p429": (429, "TooManyRequests", "The request rate is too high; retry after the interval in the "
+                                             "Retry-After header.", retry),
+            "p500": (500, "InternalError", "Server encountered an internal error. Please try again after some "
+                                           "time.", []),
+            "p503": (503, "ServerBusy", "The server is currently unable to receive requests. Please retry your "
+                                        "request.", retry),
+        }[fault]
+        if plane in ("entra", "imds"):
+            err = ApiError(status, code, message, headers=hdrs, payload={
+                "error": "temporarily_unavailable", "error_description": message})
+        else:
+            err = ApiError(status, code, message, headers=hdrs)
+        return render_error(req, err, plane, self.clock.now())
+
+    def finish(self, req, plane, resp, fault=None):
+        if plane == "batch":
+            resp.headers.append(("request-id", req.request_id))
+            crid = req.header("client-request-id")
+            if crid is not None and (req.header("return-client-request-id") or "").lower() == "true":
+                resp.headers.append(("client-request-id", crid))
+            resp.headers.append(("DataServiceVersion", "3.0"))
+        elif plane == "arm":
+            resp.headers.append(("x-ms-request-id", req.request_id))
+            resp.headers.append(("x-ms-correlation-request-id", req.header("x-ms-correlation-request-id")
+                                 or req.request_id))
+        with self.lock:
+            self.stats["requests"] += 1
+            self.stats["byStatus"]["drop" if resp.drop else str(resp.status)] += 1
+            if fault:
+                self.stats["faults"][{"p429": "429", "p500": "500", "p503": "503"}.get(fault, fault)] += 1
+
+    # {-------------------------------------------------------------- control API
+
+    def control(self, req):
+        segs = [s.lower() for s in req.segments()][1:]
+        try:
+            ip = ipaddress.ip_address(req.client_ip.split("%")[0])
+            loopback = ip.is_loopback or (ip.version == 6 and ip.ipv4_mapped is not None
+                                          and ip.ipv4_mapped.is_loopback)
+        except ValueError:
+            loopback = False
+        if not loopback:
+            return Response(403, {"error": "the control API answers loopback clients only"}, [], PLAIN_JSON)
+        try:
+            body = json.loads(req.body.decode("utf-8")) if req.body.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+        except ValueError as e:
+            return Response(400, {"error": "invalid JSON body: %s" % e}, [], PLAIN_JSON)
+        with self.lock:
+            if segs == ["stats"] and req.method == "GET":
+                return Response(200, self.stats_json(), [], PLAIN_JSON)
+            if segs == ["reset"] and req.method == "POST":
+                self.reset()
+                return Response(200, {"reset": True}, [], PLAIN_JSON)
+            if segs == ["faults"] and req.method in ("GET", "POST"):
+                if req.method == "POST":
+                    old = self.faults.as_dict()
+                    try:
+                        self.faults.update(body)
+                    except ValueError as e:
+                        self.faults.update(old)
+                        return Response(400, {"error": str(e)}, [], PLAIN_JSON)
+                return Response(200, self.faults.as_dict(), [], PLAIN_JSON)
+            if segs == ["clock"] and req.method in ("GET", "POST"):
+                try:
+                    for k in body:
+                        if k not in ("advance", "timeScale"):
+                            raise ValueError("unknown clock setting '%s' (known: advance, timeScale)" % k)
+                    adv, scale = body.get("advance", 0), body.get("timeScale")
+                    if isinstance(adv, bool) or not isinstance(adv, (int, float)) or adv < 0:
+                        raise ValueError("advance must be a non-negative number of seconds")
+                    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                                              or scale <= 0):
+                        raise ValueError("timeScale must be a positive number")
+                except ValueError as e:
+                    return Response(400, {"error": str(e)}, [], PLAIN_JSON)
+                if scale is not None:
+                    self.clock.set_scale(scale)
+                self.clock.advance(adv)
+                return Response(200, {"simTime": iso(self.clock.now()), "timeScale": self.clock.scale},
+                                [], PLAIN_JSON)
+            if segs == ["health"] and req.method == "GET":
+                return Response(200, {"status": "ok", "version": __version__}, [], PLAIN_JSON)
+        return Response(404, {"error": "unknown control endpoint %s %s" % (req.method, req.path)}, [], PLAIN_JSON)
+
+    def stats_json(self):
+        return {"requests": self.stats["requests"], "byStatus": dict(self.stats["byStatus"]),
+                "connections": self.stats["connections"], "faults": dict(self.stats["faults"]),
+                "pools": sum(len(p) for p in self.pools.values()),
+                "simTime": iso(self.clock.now()), "timeScale": self.clock.scale}
+
+
+# {===================================================================
+# HTTP
+# ====================================================================
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "azbatch-emulator/" + __version__
+    sys_version = ""
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        emu = self.server.emu
+        with emu.lock:
+            emu.stats["connections"] += 1
+
+    def log_message(self, fmt, *args):
+        if self.server.emu.settings.verbose:
+            sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
+
+    def _read_body(self):
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        n = int(length)
+        if n < 0:
+            raise ValueError("negative Content-Length")
+        return self.rfile.read(n)
+
+    def _handle(self):
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.send_error(400, "Bad Content-Length or chunked encoding")
+            return
+        host = self.headers.get("Host") or self.server.url_host
+        req = Request(self.command, self.path, self.headers.items(), body, "http://" + host,
+                      self.client_address[0])
+        resp = self.server.emu.dispatch(req)
+        if resp.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.log_message('"%s" dropped', self.requestline)
+            return
+        self.send_response(resp.status)
+        for k, v in resp.headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD" and resp.status not in (204, 304):
+            self._headers_buffer.append(resp.body)       # headers and body in one write
+        self.flush_headers()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, addr, emu):
+        self.address_family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        self.emu = emu
+        super().__init__(addr, Handler)
+        host = addr[0] if ":" not in addr[0] else "[%s]" % addr[0]
+        self.url_host = "%s:%d" % (host, self.server_address[1])
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
+
+
+# {===================================================================
+# Command line
+# ====================================================================
+
+def _share(text):
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError("must be a share between 0 and 1, got %s" % text)
+    return v
+
+
+def _positive(text):
+    v = float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError("must be positive, got %s" % text)
+    return v
+
+
+def _non_negative_int(text):
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError("must not be negative, got %s" % text)
+    return v
+
+
+def loopback_host(text):
+    if text.lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("'%s' is not an IP address; the emulator binds to loopback only "
+                                         "(127.0.0.0/8, ::1 or localhost)" % text)
+    if not ip.is_loopback:
+        raise argparse.ArgumentTypeError("'%s' is not a loopback address; the emulator binds to loopback only "
+                                         "(127.0.0.0/8, ::1 or localhost)" % text)
+    return str(ip)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="azbatch-emulator",
+                                description="Loopback emulator of the Azure Batch data plane, with the ARM and "
+                                            "Entra ID pieces a preflight needs.")
+    p.add_argument("--host", type=loopback_host, default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one (default)")
+    p.add_argument("--world", metavar="FILE", help="world JSON file (default: the built-in dev world)")
+    p.add_argument("--account", metavar="NAME", help="override the first account's name")
+    p.add_argument("--key", metavar="BASE64", help="override the first account's key")
+    p.add_argument("--time-scale", type=_positive, default=1.0, metavar="X",
+                   help="simulated seconds per real second (default 1)")
+    p.add_argument("--token-lifetime", type=_non_negative_int, metavar="SECONDS",
+                   help="lifetime of issued tokens (default 3599; IMDS 86399)")
+    p.add_argument("--fault-429", type=_share, default=0.0, metavar="P", help="share of requests answered 429")
+    p.add_argument("--fault-500", type=_share, default=0.0, metavar="P", help="share of requests answered 500")
+    p.add_argument("--fault-503", type=_share, default=0.0, metavar="P", help="share of requests answered 503")
+    p.add_argument("--fault-drop", type=_share, default=0.0, metavar="P",
+                   help="share of requests whose connection is closed without an answer")
+    p.add_argument("--fault-drop-after-commit", type=_share, default=0.0, metavar="P",
+                   help="share of successful mutating requests applied, then dropped without an answer")
+    p.add_argument("--latency-ms", type=float, default=0.0, metavar="N", help="delay before each answer")
+    p.add_argument("--retry-after", type=_non_negative_int, default=1, metavar="S",
+                   help="Retry-After seconds on 429/503 faults (default 1)")
+    p.add_argument("--fault-auth", action="store_true", help="let faults hit the token endpoints too")
+    p.add_argument("--seed", type=int, help="seed for the fault generator (deterministic faults)")
+    p.add_argument("--verbose", action="store_true", help="log requests (never headers) to stderr")
+    p.add_argument("--version", action="version", version="azbatch-emulator " + __version__)
+    args = p.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        p.error("argument --port: must be between 0 and 65535")
+    if args.latency_ms < 0:
+        p.error("argument --latency-ms: must not be negative")
+    if args.key is not None and not W.check_key(args.key):
+        p.error("argument --key: not valid base64")
+    if args.account is not None and not re.match(r"^[a-z0-9]{3,24}$", args.account):
+        p.error("argument --account: must be 3-24 lowercase letters and digits")
+    if args.fault_429 + args.fault_500 + args.fault_503 + args.fault_drop > 1.0:
+        p.error("the fault shares --fault-429 + --fault-500 + --fault-503 + --fault-drop must not exceed 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        world = W.load_world(args.world) if args.world else W.validate_world(W.DEFAULT_WORLD)
+    except W.WorldError as e:
+        sys.stderr.write("azbatch-emulator: %s\n" % e)
+        return 2
+    if args.account:
+        world["accounts"][0]["name"] = args.account
+    if args.key:
+        world["accounts"][0]["key"] = args.key
+    faults = Faults(p429=args.fault_429, p500=args.fault_500, p503=args.fault_503, drop=args.fault_drop,
+                    dropAfterCommit=args.fault_drop_after_commit, latencyMs=args.latency_ms,
+                    retryAfter=args.retry_after, auth=args.fault_auth, seed=args.seed)
+    emu = Emulator(world, W.SimClock(args.time_scale), Settings(args.token_lifetime, args.verbose), faults)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        server = Server((args.host, args.port), emu)
+    except OSError as e:
+        sys.stderr.write("azbatch-emulator: cannot listen on %s:%d: %s\n" % (args.host, args.port, e.strerror))
+        return 1
+    sys.stdout.write("listening on http://%s\n" % server.url_host)
+    sys.stdout.flush()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    while not stop.wait(0.2):
+        pass
+    server.shutdown()
+    server.server_close()
+    return 0

@@ -1,0 +1,281 @@
+"""Request validation for the Batch data plane: the service's 4xx error
+builders, the api-version check, JSON bodies and property values, and the
+checks on a pool's virtualMachineConfiguration (marketplace, gallery and
+managed images).
+"""
+
+import json
+import re
+
+from . import auth, world as W
+from .wire import ApiError
+
+API_VERSION = "2025-06-01"
+OLDEST_SUFFIXED = "2022-10-01"
+POOL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+# {===================================================================
+# Errors
+# ====================================================================
+
+def missing(name):
+    return ApiError(400, "MissingRequiredProperty", "A required property was not specified in the request body.",
+                    [("PropertyName", name)])
+
+
+def invalid(name, reason):
+    return ApiError(400, "InvalidPropertyValue",
+                    "The value provided for one of the properties in the request body is invalid.",
+                    [("PropertyName", name), ("Reason", reason)])
+
+
+def conflict(code, message, values=None):
+    return ApiError(409, code, message, values)
+
+
+def pool_not_found():
+    return ApiError(404, "PoolNotFound", "The specified pool does not exist.")
+
+
+def being_deleted():
+    return conflict("PoolBeingDeleted", "The specified pool has been marked for deletion and is being reclaimed.")
+
+
+def check_api_version(req):
+    value = req.q("api-version")
+    if value is None:
+        raise ApiError(400, "MissingRequiredQueryParameter",
+                       "A query parameter that's mandatory for this request is not specified.",
+                       [("QueryParameterName", "api-version")])
+    m = re.match(r"^(\d{4}-\d{2}-\d{2})\.(\d+)\.(\d+)$", value)
+    if value == API_VERSION or (m and OLDEST_SUFFIXED <= m.group(1) < API_VERSION):
+        return value
+    raise ApiError(400, "InvalidQueryParameterValue",
+                   "Value for one of the query parameters specified in the request URI is invalid.",
+                   [("QueryParameterName", "api-version"), ("QueryParameterValue", value),
+                    ("Reason", "The specified api version is not supported. Use %s or an older "
+                               "version from %s.16.0 onward." % (API_VERSION, OLDEST_SUFFIXED))])
+
+
+def read_json(req):
+    if not req.body.strip():
+        raise ApiError(400, "InvalidRequestBody", "The request body is missing.")
+    ctype = (req.header("Content-Type") or "").lower()
+    if "json" not in ctype:
+        raise ApiError(400, "InvalidHeaderValue",
+                       "The value for one of the HTTP headers is not in the correct format.",
+                       [("HeaderName", "Content-Type"), ("HeaderValue", req.header("Content-Type") or ""),
+                        ("Reason", "Request bodies must be application/json; odata=minimalmetadata.")])
+    try:
+        body = json.loads(req.body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, "InvalidRequestBody", "The specified request body is not syntactically valid.",
+                       [("Reason", str(e))])
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidRequestBody", "The specified request body is not syntactically valid.",
+                       [("Reason", "The request body must be a JSON object.")])
+    return body
+
+
+# {===================================================================
+# Value checks
+# ====================================================================
+
+def reject_unknown(body, allowed):
+    for k in body:
+        if k not in allowed and k != "odata.metadata":
+            raise ApiError(400, "UnsupportedProperty",
+                           "One of the properties specified in the request body is not supported.",
+                           [("PropertyName", k)])
+
+
+def int_field(body, name, low=None, high=None):
+    v = body.get(name)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise invalid(name, "The value must be an integer.")
+    if low is not None and v < low:
+        raise invalid(name, "The value must be at least %d." % low)
+    if high is not None and v > high:
+        raise invalid(name, "The value must be at most %d." % high)
+    return v
+
+
+def bool_field(body, name):
+    v = body.get(name)
+    if v is not None and not isinstance(v, bool):
+        raise invalid(name, "The value must be a boolean.")
+    return v
+
+
+def str_field(body, name, required=False, maxlen=None):
+    v = body.get(name)
+    if v is None:
+        if required:
+            raise missing(name)
+        return None
+    if not isinstance(v, str):
+        raise invalid(name, "The value must be a string.")
+    if required and not v.strip():
+        raise missing(name)
+    if maxlen is not None and len(v) > maxlen:
+        raise invalid(name, "The value must be at most %d characters long." % maxlen)
+    return v
+
+
+def duration_field(body, name, minimum=None, maximum=None):
+    raw = body.get(name)
+    if raw is None:
+        return None
+    secs = W.parse_duration(raw)
+    if secs is None:
+        raise invalid(name, "The value is not a valid ISO 8601 duration.")
+    if minimum is not None and secs < minimum:
+        raise invalid(name, "The value must be at least %s." % W.format_duration(minimum))
+    if maximum is not None and secs > maximum:
+        raise invalid(name, "The value must be at most %s." % W.format_duration(maximum))
+    return secs
+
+
+def list_field(body, name, maxlen=None):
+    v = body.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, list):
+        raise invalid(name, "The value must be an array.")
+    if maxlen is not None and len(v) > maxlen:
+        raise invalid(name, "The array can contain at most %d items." % maxlen)
+    return v
+
+
+def check_common(body):
+    """Checks shared by create and patch for the fields they have in common."""
+    str_field(body, "displayName", maxlen=1024)
+    if "vmSize" in body:
+        size = str_field(body, "vmSize", required=True)
+        if size.lower() in ("standard_a0", "extrasmall"):
+            raise invalid("vmSize", "The VM size %s is not supported by Azure Batch." % size)
+    bool_field(body, "enableInterNodeCommunication")
+    st = body.get("startTask")
+    if st is not None:
+        if not isinstance(st, dict):
+            raise invalid("startTask", "The value must be an object.")
+        str_field(st, "commandLine", required=True)
+        int_field(st, "maxTaskRetryCount", low=-1)
+    for item in list_field(body, "metadata") or []:
+        if not isinstance(item, dict):
+            raise invalid("metadata", "Each metadata item must be an object.")
+        str_field(item, "name", required=True)
+        if "value" not in item:
+            raise missing("value")
+    for ref in list_field(body, "applicationPackageReferences", maxlen=10) or []:
+        if not isinstance(ref, dict):
+            raise invalid("applicationPackageReferences", "Each reference must be an object.")
+        str_field(ref, "applicationId", required=True)
+    for ua in list_field(body, "userAccounts") or []:
+        if not isinstance(ua, dict):
+            raise invalid("userAccounts", "Each user account must be an object.")
+        str_field(ua, "name", required=True, maxlen=20)
+        str_field(ua, "password", required=True)
+    tsp = body.get("taskSchedulingPolicy")
+    if tsp is not None:
+        if not isinstance(tsp, dict):
+            raise invalid("taskSchedulingPolicy", "The value must be an object.")
+        fill = str_field(tsp, "nodeFillType", required=True)
+        if fill not in ("spread", "pack"):
+            raise invalid("nodeFillType", "The value must be one of 'spread', 'pack'.")
+
+
+_GALLERY_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/"
+                         r"galleries/([^/]+)/images/([^/]+)(?:/versions/([^/]+))?$", re.I)
+_MANAGED_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/"
+                         r"images/([^/]+)$", re.I)
+
+
+def check_vm_configuration(vmc, emu, account):
+    """Validate a virtualMachineConfiguration; returns the exact image version ('' when none)."""
+    world = emu.world
+    if not isinstance(vmc, dict):
+        raise invalid("virtualMachineConfiguration", "The value must be an object.")
+    ref = vmc.get("imageReference")
+    if ref is None:
+        raise missing("imageReference")
+    if not isinstance(ref, dict):
+        raise invalid("imageReference", "The value must be an object.")
+    agent = str_field(vmc, "nodeAgentSKUId", required=True)
+    agents = {img["nodeAgentSKUId"].lower() for img in world["supportedImages"]}
+    if agent.lower() not in agents:
+        raise invalid("nodeAgentSKUId", "The node agent SKU '%s' is not supported. GET /supportedimages "
+                                        "lists the supported node agent SKUs." % agent)
+    windows_agent = agent.lower().startswith("batch.node.windows")
+    custom = [k for k in ("virtualMachineImageId", "sharedGalleryImageId", "communityGalleryImageId") if ref.get(k)]
+    market = [k for k in ("publisher", "offer", "sku") if ref.get(k)]
+    if len(custom) > 1 or (custom and market):
+        raise invalid(custom[0], "This property is mutually exclusive with the other imageReference properties.")
+    if not custom:
+        for k in ("publisher", "offer", "sku"):
+            str_field(ref, k, required=True)
+        for img in world["supportedImages"]:
+            ir = img["imageReference"]
+            if all(ir.get(k, "").lower() == ref[k].lower() for k in ("publisher", "offer", "sku")):
+                if img["nodeAgentSKUId"].lower() != agent.lower():
+                    raise invalid("nodeAgentSKUId", "The node agent SKU '%s' does not match the image %s/%s/%s, "
+                                                    "which needs '%s'." % (agent, ref["publisher"], ref["offer"],
+                                                                           ref["sku"], img["nodeAgentSKUId"]))
+        return ref.get("version") or "latest"
+    if custom[0] != "virtualMachineImageId":
+        return ""
+    vmid = str_field(ref, "virtualMachineImageId")
+    region, sub = account["region"], account["subscriptionId"]
+    m = _GALLERY_ID.match(vmid)
+    if m:
+        gsub, rg, gname, iname, vname = m.groups()
+        if gsub.lower() != sub.lower():
+            raise invalid("virtualMachineImageId", "The Azure Compute Gallery image must be in the same "
+                                                   "subscription as the Batch account (%s)." % sub)
+        image = W.find_gallery_image(W.find_gallery(world, gsub, rg, gname), iname)
+        if image is None:
+            raise invalid("virtualMachineImageId", "The Azure Compute Gallery image '%s' was not found." % vmid)
+        version = W.find_gallery_version(image, vname) if vname else W.latest_gallery_version(image)
+        if version is None:
+            raise invalid("virtualMachineImageId", "The Azure Compute Gallery image version '%s' was not "
+                                                   "found." % (vname or "latest"))
+        regions = [W.norm_region(t.get("name")) for t in
+                   version["properties"].get("publishingProfile", {}).get("targetRegions", [])]
+        if W.norm_region(region) not in regions:
+            raise invalid("virtualMachineImageId", "The Azure Compute Gallery image version %s has no replica "
+                                                   "in the Batch account's region '%s'." % (version["name"], region))
+        os_type = image["properties"]["osType"].lower()
+        if (os_type == "windows") != windows_agent:
+            raise invalid("nodeAgentSKUId", "The node agent SKU '%s' does not match the image's OS type '%s'."
+                          % (agent, image["properties"]["osType"]))
+        return version["name"]
+    m = _MANAGED_ID.match(vmid)
+    if m:
+        msub, rg, name = m.groups()
+        if msub.lower() != sub.lower():
+            raise invalid("virtualMachineImageId", "The managed image must be in the same subscription as the "
+                                                   "Batch account (%s)." % sub)
+        image = W.find_managed_image(world, msub, rg, name)
+        if image is None:
+            raise invalid("virtualMachineImageId", "The managed image '%s' was not found." % vmid)
+        if W.norm_region(image["location"]) != W.norm_region(region):
+            raise invalid("virtualMachineImageId", "The managed image must be in the Batch account's region "
+                                                   "'%s'." % region)
+        os_type = image["properties"].get("storageProfile", {}).get("osDisk", {}).get("osType", "Linux").lower()
+        if (os_type == "windows") != windows_agent:
+            raise invalid("nodeAgentSKUId", "The node agent SKU '%s' does not match the image's OS type." % agent)
+        return ""
+    raise invalid("virtualMachineImageId", "The value must be the ARM resource ID of an Azure Compute Gallery "
+                                           "image, image version or managed image.")
+
+
+def refuse_shared_key_for_compute(req, body):
+    vmc = body.get("virtualMachineConfiguration")
+    if req.auth_scheme == "SharedKey" and isinstance(vmc, dict) and isinstance(vmc.get("imageReference"), dict) \
+            and vmc["imageReference"].get("virtualMachineImageId"):
+        raise ApiError(403, "AuthenticationFailed", auth.AUTH_FAILED,
+                       [("AuthenticationErrorDetail", "The specified type of authentication SharedKey is not "
+                                                      "allowed when external resources of type Compute are linked.")])
