@@ -1,3 +1,686 @@
-/* placeholder until the schema area lands */
-#include "azb.h"
-void azb_schema_open(lua_State *L) { (void)L; }
+/*
+** azb_schema.c: the one walker over the descriptor tables. It validates
+** a request body and builds its normalised deep copy in the same pass,
+** and registers core.pool_spec, core.vm_configuration, core.validate.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "azb_schema.h"
+
+#define SHORT_MAX  60   /* bytes of a user value echoed in a message */
+
+
+/*
+** {======================================================
+** Helpers shared with the rules
+** =======================================================
+*/
+
+int azb_sch_isnull(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TLIGHTUSERDATA &&
+         lua_touserdata(L, idx) == NULL;
+}
+
+const char *azb_sch_typename(lua_State *L, int idx) {
+  return azb_sch_isnull(L, idx) ? "null" : luaL_typename(L, idx);
+}
+
+int azb_sch_has(lua_State *L, int t, const char *key) {
+  int has;
+  lua_pushstring(L, key);
+  lua_rawget(L, t);
+  has = !lua_isnil(L, -1) && !azb_sch_isnull(L, -1);
+  lua_pop(L, 1);
+  return has;
+}
+
+int azb_sch_getint(lua_State *L, int t, const char *key, lua_Integer *out) {
+  int ok;
+  lua_pushstring(L, key);
+  lua_rawget(L, t);
+  ok = lua_isinteger(L, -1);
+  if (ok)
+    *out = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return ok;
+}
+
+const char *azb_sch_getstr(lua_State *L, int t, const char *key) {
+  const char *s = NULL;
+  lua_pushstring(L, key);
+  lua_rawget(L, t);
+  if (lua_type(L, -1) == LUA_TSTRING)
+    s = lua_tostring(L, -1);   /* the copy keeps it alive */
+  lua_pop(L, 1);
+  return s;
+}
+
+int azb_sch_getbool(lua_State *L, int t, const char *key) {
+  int r = -1;
+  lua_pushstring(L, key);
+  lua_rawget(L, t);
+  if (lua_isboolean(L, -1))
+    r = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return r;
+}
+
+int azb_sch_push(lua_State *L, int t, ...) {
+  va_list ap;
+  const char *key;
+  lua_pushvalue(L, t);
+  va_start(ap, t);
+  while ((key = va_arg(ap, const char *)) != NULL) {
+    if (lua_type(L, -1) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+      break;
+    }
+    lua_pushstring(L, key);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+  }
+  va_end(ap);
+  return lua_type(L, -1);
+}
+
+int azb_sch_shape(azb_vctx *v, int idx, const char *const *shape,
+                  const char *pattern) {
+  size_t len;
+  const char *s = lua_tolstring(v->L, idx, &len);
+  if (azb_sch_armshape(s, len, shape))
+    return 1;
+  azb_verror(v, "expected %s, got '%s'", pattern,
+             azb_sch_pushshort(v->L, s, len));
+  lua_pop(v->L, 1);
+  return 0;
+}
+
+/* Cut at a character boundary; mask control bytes (messages stay one
+** line) and invalid UTF-8. */
+const char *azb_sch_pushshort(lua_State *L, const char *s, size_t len) {
+  luaL_Buffer b;
+  size_t n = len, i;
+  int bad;
+  if (n > SHORT_MAX) {
+    n = SHORT_MAX - 3;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+      n--;
+  }
+  bad = !azb_utf8_valid(s, n);   /* then mask every non-ASCII byte */
+  luaL_buffinit(L, &b);
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    luaL_addchar(&b, (c < 0x20 || c == 0x7F || (bad && c >= 0x80)) ? '?' : (char)c);
+  }
+  if (n < len)
+    luaL_addstring(&b, "...");
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+static int seg_eq(const char *p, size_t n, const char *word) {
+  return strlen(word) == n && azb_strnieq(p, word, n);
+}
+
+int azb_sch_armshape(const char *s, size_t len, const char *const *shape) {
+  size_t i = 0;
+  int k = 0;
+  if (len == 0 || s[0] != '/')
+    return 0;
+  while (i < len) {
+    size_t start = ++i, n;       /* skip the '/' */
+    while (i < len && s[i] != '/')
+      i++;
+    n = i - start;
+    if (shape[k] == NULL || n == 0)
+      return 0;
+    if (strcmp(shape[k], "**") == 0)
+      return 1;                  /* open tail: the rest is not ours to judge */
+    if (strcmp(shape[k], "*") != 0 && !seg_eq(s + start, n, shape[k]))
+      return 0;
+    k++;
+  }
+  return shape[k] == NULL || strcmp(shape[k], "**") == 0;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Unknown keys and their suggestions
+** =======================================================
+*/
+
+#define SUGGEST_MAX 64   /* longer keys get no suggestion */
+
+static int lowc(int c) {
+  return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+/* Optimal string alignment distance (Damerau-Levenshtein, adjacent swaps). */
+static int osa_distance(const char *a, size_t n, const char *b, size_t m) {
+  int d[SUGGEST_MAX + 1][SUGGEST_MAX + 1];
+  for (size_t i = 0; i <= n; i++)
+    d[i][0] = (int)i;
+  for (size_t j = 0; j <= m; j++)
+    d[0][j] = (int)j;
+  for (size_t i = 1; i <= n; i++) {
+    for (size_t j = 1; j <= m; j++) {
+      int cost = lowc((unsigned char)a[i - 1]) != lowc((unsigned char)b[j - 1]);
+      int best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (d[i - 1][j - 1] + cost < best) best = d[i - 1][j - 1] + cost;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+          d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
+    }
+  }
+  return d[n][m];
+}
+
+static const char *suggest(const azb_object *o, const char *key, size_t len) {
+  const char *best = NULL;
+  int bestd = 3;
+  if (len > SUGGEST_MAX)
+    return NULL;
+  for (size_t i = 0; i < o->nfields; i++) {
+    const char *name = o->fields[i].name;
+    size_t m = strlen(name);
+    int d;
+    if (m == len && azb_strnieq(name, key, len))
+      return name;
+    if (m > SUGGEST_MAX || m > len + 2 || len > m + 2)
+      continue;   /* the distance is at least the difference in length */
+    d = osa_distance(key, len, name, m);
+    if (d < bestd && (size_t)d < m) {   /* "x" is no typo of "id" */
+      bestd = d;
+      best = name;
+    }
+  }
+  return best;
+}
+
+static const azb_field *find_field(const azb_object *o, const char *key,
+                                   size_t len) {
+  for (size_t i = 0; i < o->nfields; i++)
+    if (strlen(o->fields[i].name) == len &&
+        memcmp(o->fields[i].name, key, len) == 0)
+      return &o->fields[i];
+  return NULL;
+}
+
+/* key at -2, value at -1 (lua_next); records at the object's path */
+static void check_key(azb_vctx *v, const azb_object *o) {
+  lua_State *L = v->L;
+  size_t len;
+  const char *key, *hint, *shown;
+  if (lua_type(L, -2) != LUA_TSTRING) {
+    azb_verror(v, "unexpected key of type %s", azb_sch_typename(L, -2));
+    return;
+  }
+  key = lua_tolstring(L, -2, &len);
+  if (find_field(o, key, len) != NULL)
+    return;
+  /* past the problems kept, a suggestion would be thrown away */
+  hint = v->nerrors < AZB_MAX_ERRORS ? suggest(o, key, len) : NULL;
+  shown = azb_sch_pushshort(L, key, len);
+  if (hint != NULL)
+    azb_verror(v, "unknown field '%s' (did you mean '%s'?)", shown, hint);
+  else
+    azb_verror(v, "unknown field '%s'", shown);
+  lua_pop(L, 1);
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** The walker: every walk_* leaves exactly one value (copy or nil)
+** =======================================================
+*/
+
+static void walk_value(azb_vctx *v, const azb_field *f, int elem, int idx);
+
+static int type_error(azb_vctx *v, const char *want, int idx) {
+  azb_verror(v, "expected %s, got %s", want, azb_sch_typename(v->L, idx));
+  lua_pushnil(v->L);
+  return 0;
+}
+
+static void walk_object(azb_vctx *v, const azb_object *o, int idx) {
+  lua_State *L = v->L;
+  int copy;
+  if (v->depth > AZB_SCHEMA_DEPTH) {
+    azb_verror(v, "nested too deeply");
+    lua_pushnil(L);
+    return;
+  }
+  luaL_checkstack(L, 8, "nested too deeply");
+  lua_createtable(L, 0, (int)o->nfields);
+  copy = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    check_key(v, o);
+    lua_pop(L, 1);
+  }
+  for (size_t i = 0; i < o->nfields; i++) {
+    const azb_field *f = &o->fields[i];
+    lua_pushstring(L, f->name);
+    lua_rawget(L, idx);
+    if (lua_isnil(L, -1) || azb_sch_isnull(L, -1)) {
+      if (f->flags & AZB_REQUIRED)
+        azb_verror_at(v, f->name, "required field missing");
+      lua_pop(L, 1);
+      continue;
+    }
+    azb_path_key(v, f->name);
+    walk_value(v, f, 0, lua_gettop(L));
+    azb_path_pop(v);
+    if (!lua_isnil(L, -1))
+      lua_setfield(L, copy, f->name);
+    else
+      lua_pop(L, 1);
+    lua_pop(L, 1);   /* the original */
+  }
+  if (o->rule != NULL)
+    o->rule(v, idx, copy);
+  lua_settop(L, copy);
+}
+
+/* A sequence 1..n and nothing else; returns n or -1 (recorded). */
+static lua_Integer sequence_length(azb_vctx *v, int idx) {
+  lua_State *L = v->L;
+  lua_Integer n = 0, maxk = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+      lua_Integer k = lua_tointeger(L, -1);
+      n++;
+      if (k > maxk)
+        maxk = k;
+      continue;
+    }
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      size_t len;
+      const char *k = lua_tolstring(L, -1, &len);
+      const char *shown = azb_sch_pushshort(L, k, len);
+      azb_verror(v, "expected array, got table with key '%s'", shown);
+      lua_pop(L, 2);
+    }
+    else {
+      lua_pushvalue(L, -1);   /* tostring on a copy: lua_next needs the key */
+      azb_verror(v, "expected array, got table with key %s",
+                 luaL_tolstring(L, -1, NULL));
+      lua_pop(L, 3);
+    }
+    return -1;
+  }
+  if (maxk != n) {
+    azb_verror(v, "expected array, got table with key %I", (LUAI_UACINT)maxk);
+    return -1;
+  }
+  return n;
+}
+
+static void walk_array(azb_vctx *v, const azb_field *f, int idx) {
+  lua_State *L = v->L;
+  lua_Integer n = sequence_length(v, idx);
+  int copy;
+  if (n < 0) {
+    lua_pushnil(L);
+    return;
+  }
+  if (f->max > 0 && n > f->max)
+    azb_verror(v, "at most %I items, got %I", (LUAI_UACINT)f->max, (LUAI_UACINT)n);
+  if (n < f->min)
+    azb_verror(v, "at least %I item%s", (LUAI_UACINT)f->min, f->min == 1 ? "" : "s");
+  luaL_checkstack(L, 4, "nested too deeply");
+  lua_createtable(L, n < 1024 ? (int)n : 1024, 0);
+  luaL_setmetatable(L, AZB_ARRAY);   /* {} stays [] in JSON */
+  copy = lua_gettop(L);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, i);
+    azb_path_index(v, i);
+    walk_value(v, f, 1, lua_gettop(L));
+    azb_path_pop(v);
+    if (!lua_isnil(L, -1))
+      lua_rawseti(L, copy, i);
+    else
+      lua_pop(L, 1);
+    lua_pop(L, 1);
+  }
+}
+
+/* Free-form object: string keys, values of type f->elem (strings here).
+** The keys of a secret map (protectedSettings) stay out of the paths. */
+static void walk_map(azb_vctx *v, const azb_field *f, int idx) {
+  lua_State *L = v->L;
+  int copy, secret = (f->flags & AZB_SECRET) != 0;
+  luaL_checkstack(L, 6, "nested too deeply");
+  lua_newtable(L);
+  copy = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      azb_verror(v, "unexpected key of type %s", azb_sch_typename(L, -2));
+      lua_pop(L, 1);
+      continue;
+    }
+    if (!azb_utf8_valid(lua_tostring(L, -2), lua_rawlen(L, -2))) {
+      azb_verror(v, "a key is not valid UTF-8");
+      lua_pop(L, 1);
+      continue;
+    }
+    if (!secret)
+      azb_path_key(v, lua_tostring(L, -2));
+    walk_value(v, f, 1, lua_gettop(L));
+    if (!secret)
+      azb_path_pop(v);
+    if (!lua_isnil(L, -1)) {
+      lua_pushvalue(L, -3);
+      lua_insert(L, -2);
+      lua_rawset(L, copy);
+    }
+    else
+      lua_pop(L, 1);
+    lua_pop(L, 1);
+  }
+}
+
+static void list_enums(lua_State *L, const char *const *e) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 0; e[i] != NULL; i++) {
+    if (i > 0)
+      luaL_addstring(&b, ", ");
+    luaL_addchar(&b, '\'');
+    luaL_addstring(&b, e[i]);
+    luaL_addchar(&b, '\'');
+  }
+  luaL_pushresult(&b);
+}
+
+static void walk_enum(azb_vctx *v, const azb_field *f, int idx) {
+  lua_State *L = v->L;
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  for (int i = 0; f->enums[i] != NULL; i++) {
+    if (strlen(f->enums[i]) == len && azb_strnieq(f->enums[i], s, len)) {
+      lua_pushstring(L, f->enums[i]);
+      return;
+    }
+  }
+  list_enums(L, f->enums);
+  azb_verror(v, "must be one of %s", lua_tostring(L, -1));
+  lua_pop(L, 1);
+  lua_pushnil(L);
+}
+
+static void walk_duration(azb_vctx *v, const azb_field *f, int idx) {
+  lua_State *L = v->L;
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len), *why, *shown;
+  double secs;
+  char bound[48];
+  why = azb_duration_parse(s, len, &secs);
+  shown = azb_sch_pushshort(L, s, len);
+  if (why != NULL)
+    azb_verror(v, "%s, got '%s'", why, shown);
+  else if (f->dmin > 0 && secs < f->dmin) {
+    azb_duration_format(f->dmin, bound, sizeof bound);
+    azb_verror(v, "must be at least %s, got '%s'", bound, shown);
+  }
+  else if (f->dmax > 0 && secs > f->dmax) {
+    azb_duration_format(f->dmax, bound, sizeof bound);
+    azb_verror(v, "must be at most %s, got '%s'", bound, shown);
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);   /* the body carries the string as given */
+}
+
+static void walk_string(azb_vctx *v, const azb_field *f, int elem, int idx) {
+  lua_State *L = v->L;
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  if (!azb_utf8_valid(s, len)) {
+    azb_verror(v, "not valid UTF-8");
+    lua_pushnil(L);
+    return;
+  }
+  if (!elem) {
+    size_t chars = azb_utf8_len(s, len);
+    if (f->min > 0 && len == 0)
+      azb_verror(v, "must not be empty");
+    else if (f->max > 0 && chars > (size_t)f->max)
+      azb_verror(v, "must be at most %I characters, got %I",
+                 (LUAI_UACINT)f->max, (LUAI_UACINT)chars);
+  }
+  lua_pushvalue(L, idx);
+}
+
+static void walk_int(azb_vctx *v, const azb_field *f, int idx) {
+  lua_State *L = v->L;
+  lua_Integer i;
+  if (lua_isinteger(L, idx))
+    i = lua_tointeger(L, idx);
+  else {
+    lua_Number d = lua_tonumber(L, idx);
+    /* integral floats come from JSON decoders (lua-cjson: 2 -> 2.0) */
+    if (!isfinite(d) || d != floor(d)) {
+      type_error(v, "integer", idx);
+      return;
+    }
+    i = (d < (lua_Number)f->min || d > (lua_Number)f->max) ? f->min - 1
+                                                            : (lua_Integer)d;
+  }
+  if (i < f->min || i > f->max) {
+    azb_verror(v, "must be an integer in [%I, %I]", (LUAI_UACINT)f->min,
+               (LUAI_UACINT)f->max);
+    lua_pushnil(L);
+    return;
+  }
+  lua_pushinteger(L, i);
+}
+
+/*
+** A CUSTOM checker's copy goes into the body as is: make sure its strings
+** can be encoded (the fuzzer found an image offer in invalid UTF-8).
+*/
+static void custom_strings(azb_vctx *v, const azb_object *o, int copy) {
+  lua_State *L = v->L;
+  for (size_t i = 0; i < o->nfields; i++) {
+    if (o->fields[i].type != AZB_T_STRING)
+      continue;
+    lua_pushstring(L, o->fields[i].name);
+    if (lua_rawget(L, copy) == LUA_TSTRING &&
+        !azb_utf8_valid(lua_tostring(L, -1), lua_rawlen(L, -1)))
+      azb_verror_at(v, o->fields[i].name, "not valid UTF-8");
+    lua_pop(L, 1);
+  }
+}
+
+static void walk_value(azb_vctx *v, const azb_field *f, int elem, int idx) {
+  lua_State *L = v->L;
+  azb_type t = elem ? f->elem : f->type;
+  int lt = lua_type(L, idx);
+  switch (t) {
+    case AZB_T_STRING:
+      if (lt != LUA_TSTRING) { type_error(v, "string", idx); return; }
+      walk_string(v, f, elem, idx);
+      break;
+    case AZB_T_ENUM:
+      if (lt != LUA_TSTRING) { type_error(v, "string", idx); return; }
+      walk_enum(v, f, idx);
+      break;
+    case AZB_T_DURATION:
+      if (lt != LUA_TSTRING) { type_error(v, "string", idx); return; }
+      walk_duration(v, f, idx);
+      break;
+    case AZB_T_INT:
+      if (lt != LUA_TNUMBER) { type_error(v, "integer", idx); return; }
+      walk_int(v, f, idx);
+      break;
+    case AZB_T_BOOL:
+      if (lt != LUA_TBOOLEAN) { type_error(v, "boolean", idx); return; }
+      lua_pushvalue(L, idx);
+      break;
+    case AZB_T_OBJECT:
+      if (lt != LUA_TTABLE) { type_error(v, "table", idx); return; }
+      walk_object(v, f->object, idx);
+      return;
+    case AZB_T_ARRAY:
+      if (lt != LUA_TTABLE) { type_error(v, "array", idx); return; }
+      walk_array(v, f, idx);
+      return;
+    case AZB_T_MAP:
+      if (lt != LUA_TTABLE) { type_error(v, "table", idx); return; }
+      walk_map(v, f, idx);
+      return;
+    case AZB_T_CUSTOM:
+      f->custom(v, idx);
+      if (f->object != NULL && lua_istable(L, -1))
+        custom_strings(v, f->object, lua_gettop(L));
+      return;
+  }
+  if (f->check != NULL && !lua_isnil(L, -1))
+    f->check(v, lua_gettop(L));
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Kinds and the Lua functions
+** =======================================================
+*/
+
+const azb_kind *azb_schema_kind(const char *kind) {
+  for (const azb_kind *k = azb_kinds; k->kind != NULL; k++)
+    if (strcmp(k->kind, kind) == 0)
+      return k;
+  return NULL;
+}
+
+const azb_kind *azb_schema_of(lua_State *L, int idx) {
+  const azb_kind *k = NULL;
+  if (!lua_getmetatable(L, idx))
+    return NULL;
+  lua_pushliteral(L, "__kind");
+  if (lua_rawget(L, -2) == LUA_TSTRING)   /* raw: no user code runs here */
+    k = azb_schema_kind(lua_tostring(L, -1));
+  lua_pop(L, 2);
+  return k;
+}
+
+/*
+** Validate the table at 1 as 'k'; on success leave copy, warnings on
+** the stack and return 2, else return the fail triple's 3.
+*/
+static int validate_as(lua_State *L, const azb_kind *k) {
+  azb_vctx v;
+  int nret;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  azb_vctx_init(&v, L, k->root);          /* errors 2, warnings 3 */
+  walk_object(&v, k->object, 1);          /* copy 4 */
+  nret = azb_vctx_fail(&v);
+  if (nret > 0)
+    return nret;
+  luaL_setmetatable(L, k->tname);
+  lua_pushvalue(L, v.warnings);
+  return 2;
+}
+
+/* core.pool_spec(t) -> PoolSpec, warnings | fail */
+static int schema_pool_spec(lua_State *L) {
+  return validate_as(L, azb_schema_kind("pool"));
+}
+
+/* core.vm_configuration(t) -> VmConfiguration | fail */
+static int schema_vm_configuration(lua_State *L) {
+  int n = validate_as(L, azb_schema_kind("virtualMachineConfiguration"));
+  if (n == 2)
+    lua_pop(L, 1);   /* the warnings */
+  return n == 2 ? 1 : n;
+}
+
+/* core.validate(kind, t) -> normalised table, warnings | fail */
+static int schema_validate(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const azb_kind *k = azb_schema_kind(name);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (k == NULL)
+    return luaL_argerror(L, 1, lua_pushfstring(L, "unknown kind '%s'", name));
+  lua_remove(L, 1);
+  return validate_as(L, k);
+}
+
+/* spec:json() -> string | fail */
+static int spec_json(lua_State *L) {
+  const azb_kind *k;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  k = azb_schema_of(L, 1);
+  if (k == NULL)
+    return luaL_typeerror(L, 1, "azbatch.PoolSpec");
+  return azb_json_encode_value(L, 1, k);
+}
+
+/* tostring(obj) -> "azbatch.PoolSpec(<id>)", "azbatch.PoolResizeOptions" */
+static int spec_tostring(lua_State *L) {
+  const char *label = NULL, *name = "azbatch.Spec";
+  if (luaL_getmetafield(L, 1, "__name") == LUA_TSTRING)
+    name = lua_tostring(L, -1);
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    const char *key = strcmp(name, AZB_VMCONFIG) == 0 ? "nodeAgentSKUId" : "id";
+    lua_pushstring(L, key);
+    lua_rawget(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING)
+      label = azb_sch_pushshort(L, lua_tostring(L, -1), lua_rawlen(L, -1));
+  }
+  if (label != NULL)
+    lua_pushfstring(L, "%s(%s)", name, label);
+  else
+    lua_pushstring(L, name);
+  return 1;
+}
+
+static const luaL_Reg schema_funcs[] = {
+  {"pool_spec", schema_pool_spec},
+  {"vm_configuration", schema_vm_configuration},
+  {"validate", schema_validate},
+  {NULL, NULL}
+};
+
+static const luaL_Reg spec_meta[] = {
+  {"__tostring", spec_tostring},
+  {NULL, NULL}
+};
+
+static const luaL_Reg spec_methods[] = {
+  {"json", spec_json},
+  {NULL, NULL}
+};
+
+void azb_schema_open(lua_State *L) {
+  for (const azb_kind *k = azb_kinds; k->kind != NULL; k++) {
+    /* kinds may share a metatable (roots differ, shapes do not) */
+    if (luaL_getmetatable(L, k->tname) == LUA_TNIL) {
+      lua_pop(L, 1);
+      azb_newclass(L, k->tname, spec_meta, spec_methods);
+      lua_pushstring(L, k->kind);
+      lua_setfield(L, -2, "__kind");
+    }
+    lua_pop(L, 1);
+  }
+  luaL_setfuncs(L, schema_funcs, 0);
+}
+
+/* }====================================================== */
