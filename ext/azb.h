@@ -95,6 +95,9 @@ void azb_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
 void azb_newclass(lua_State *L, const char *tname, const luaL_Reg *meta,
                   const luaL_Reg *methods);
 
+/* Is s[0..len) well-formed UTF-8? (azb_json.c) */
+int azb_utf8_valid(const char *s, size_t len);
+
 /* Compare two strings ignoring ASCII case. */
 int azb_strieq(const char *a, const char *b);
 int azb_strnieq(const char *a, const char *b, size_t n);
@@ -229,7 +232,8 @@ void azb_buf_wipe(azb_buf *b);            /* OPENSSL_cleanse, then free */
 /* CURLOPT_WRITEFUNCTION/HEADERFUNCTION shape; 'ud' is an azb_buf. */
 size_t azb_buf_write(char *data, size_t size, size_t nmemb, void *ud);
 
-/* Base64 (OpenSSL EVP_EncodeBlock/DecodeBlock). */
+/* Byte helpers in azb_buf.c, pure C too. Base64 via OpenSSL's
+** EVP_EncodeBlock/DecodeBlock. */
 #define AZB_B64LEN(n)  (4 * (((n) + 2) / 3))
 size_t azb_b64_encode(const unsigned char *in, size_t n, char *out);
 /* Strict: canonical alphabet, padding only at the end; out >= n/4*3. */
@@ -268,6 +272,12 @@ int azb_headers_collect(lua_State *L, int idx, azb_header **out);
 #define AZB_URL_IMDS  1
 int azb_url_check(lua_State *L, const char *url, int flags, int *direct);
 
+/*
+** Push a table of response headers from raw header lines: names
+** lower-cased, values trimmed, repeated headers joined with ", ".
+*/
+void azb_push_headers(lua_State *L, const char *p, size_t n);
+
 /* Default User-Agent: azbatch/<v> Lua/5.4 libcurl/<v>. */
 void azb_push_useragent(lua_State *L);
 
@@ -302,11 +312,28 @@ int azb_easy_setup(void *easy, const azb_netopts *o, int direct,
                    char *errbuf);
 
 /*
-** Push nil, "<where>: <curl error>", {kind="timeout"|"transport",
-** curl_code=, retryable=}; returns 3. 'where' holds no secrets.
+** Push nil, "<where>: <curl error> (<strerror(os_errno)>)",
+** {kind="timeout"|"transport", curl_code=, retryable=}; returns 3.
+** 'where' holds no secrets; os_errno 0 adds nothing.
 */
 int azb_curl_fail(lua_State *L, const char *where, int code,
-                  const char *errbuf);
+                  const char *errbuf, long os_errno);
+
+/* Raise "<what>: unknown option 'k'" for a key of table t not in known. */
+void azb_check_keys(lua_State *L, int t, const char *what,
+                    const char *const *known);
+/* opts[k] as a number of seconds in [min, 1 year], or d when absent. */
+double azb_opt_number(lua_State *L, int t, const char *k, double d,
+                      double min);
+
+/*
+** Run argv (argv[0] searched in PATH when it has no '/') without a
+** shell, stdin /dev/null, collecting stdout and stderr; SIGKILL after
+** 'timeout' seconds. Returns the exit status, or -1 with 'why' set.
+** Pure C (no Lua calls).
+*/
+int azb_run(const char *const argv[], double timeout, azb_buf *out,
+            azb_buf *err, char *why, size_t whysz);
 
 void azb_util_open(lua_State *L);
 void azb_http_open(lua_State *L);

@@ -266,6 +266,8 @@ static void check_table(azb_vctx *v, int idx) {
       val[f] = lua_tolstring(L, -1, &len[f]);   /* anchored by the table */
       if (len[f] == 0)
         azb_verror_at(v, ref_fields[f], "must not be empty");
+      else if (!azb_utf8_valid(val[f], len[f]))
+        azb_verror_at(v, ref_fields[f], "not valid UTF-8");
       else if (f != F_VMID && f != F_SHARED && f != F_COMMUNITY &&
                has_space_or_control(val[f], len[f]))
         azb_verror_at(v, ref_fields[f],
@@ -321,6 +323,11 @@ static void check_urn(azb_vctx *v, const char *s, size_t n) {
   azb_span part[4];
   int np = 0;
   size_t start = 0;
+  if (!azb_utf8_valid(s, n)) {   /* it could not be sent as JSON */
+    azb_verror(v, "not valid UTF-8");
+    lua_pushnil(L);
+    return;
+  }
   for (size_t i = 0; i <= n; i++) {
     if (i == n || s[i] == ':') {
       if (np == 4 || i == start) {

@@ -590,3 +590,19 @@ describe("core.check_node_agent", function()
       "bad argument #1 to 'check_node_agent' %(table or string expected, got nil%)")
   end)
 end)
+
+describe("image_reference and UTF-8", function()
+  local azbatch = require "azbatch"
+  it("rejects invalid UTF-8 in a marketplace field, which could not be sent as JSON", function()
+    local ref, msg, err = azbatch.image_reference { publisher = "Canonical", offer = "ubuntu\xff", sku = "server" }
+    assert.is_nil(ref)
+    assert.equal("imageReference.offer: not valid UTF-8", msg)
+    assert.same({ "validation", "imageReference.offer" }, { err.kind, err.field })
+  end)
+  it("rejects invalid UTF-8 in a URN", function()
+    local ref, msg, err = azbatch.image_reference "Canonical:ubuntu\xc3:server"
+    assert.is_nil(ref)
+    assert.equal("imageReference: not valid UTF-8", msg)
+    assert.equal("imageReference", err.field)
+  end)
+end)
