@@ -96,4 +96,9 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
+# The official clients (Debian's azure-cli, npm's @azure/batch) against the
+# emulator; installs them on request. Not part of 'test'.
+interop:
+	@sh tests/interop/run.sh
+
 -include $(OBJS:.o=.d)

@@ -48,20 +48,25 @@ def canonical_headers(headers):
     return "".join("%s:%s\n" % (n, ",".join(found[n])) for n in sorted(found))
 
 
-def canonical_resource(account, raw_path, raw_query):
-    """'/{account}{raw path}' then '\\n{name}:{values}' per query parameter (decoded, sorted)."""
+def canonical_resource(account, raw_path, raw_query, skip_blank=False):
+    """'/{account}{raw path}' then '\\n{name}:{values}' per query parameter (decoded, sorted).
+    With `skip_blank`, parameters with an empty value are left out, as the Python SDK
+    (azure-batch, used by az) signs them: `$filter=` is sent but not signed."""
     out = "/" + account + (raw_path or "/")
     params = {}
     for name, value in urllib.parse.parse_qsl(raw_query or "", keep_blank_values=True):
+        if skip_blank and value == "":
+            continue
         params.setdefault(name.lower(), []).append(value)
     for name in sorted(params):
         out += "\n%s:%s" % (name, ",".join(sorted(params[name])))
     return out
 
 
-def string_to_sign(method, raw_path, raw_query, headers, account, content_length=None):
+def string_to_sign(method, raw_path, raw_query, headers, account, content_length=None, skip_blank=False):
     """The Batch Shared Key string to sign.  `headers` is [(name, value)] as sent.
-    `content_length`, when given, replaces the Content-Length line (for the SDK variants)."""
+    `content_length`, when given, replaces the Content-Length line, and `skip_blank` drops
+    empty query values (for the SDK variants)."""
     first = {}
     for name, value in headers:
         first.setdefault(name.lower(), value)
@@ -71,7 +76,8 @@ def string_to_sign(method, raw_path, raw_query, headers, account, content_length
             lines.append(content_length)
         else:
             lines.append(first.get(h.lower(), ""))
-    return "\n".join(lines) + "\n" + canonical_headers(headers) + canonical_resource(account, raw_path, raw_query)
+    return "\n".join(lines) + "\n" + canonical_headers(headers) + canonical_resource(account, raw_path, raw_query,
+                                                                               skip_blank)
 
 
 def sign(key_b64, sts):
@@ -127,8 +133,14 @@ def verify_shared_key(req, accounts, wall_now):
     if when > wall_now + MAX_CLOCK_SKEW:
         raise _auth_error("Request date header is too far in the future: '%s'." % date_value)
     first_sts = None
-    for cl in _content_length_variants(req):
-        sts = string_to_sign(req.method, req.path, req.raw_query, req.headers, name, cl)
+    # An empty query value (`$filter=`) is signed as '$filter:' by most clients and left
+    # out by the Python SDK (azure-batch's SharedKeyAuth, used by az): accept both.
+    blank_variants = [False]
+    if any(v == "" for _, v in req.query):
+        blank_variants.append(True)
+    variants = [(cl, skip) for cl in _content_length_variants(req) for skip in blank_variants]
+    for cl, skip_blank in variants:
+        sts = string_to_sign(req.method, req.path, req.raw_query, req.headers, name, cl, skip_blank)
         first_sts = first_sts or sts
         if hmac.compare_digest(sign(account["key"], sts), sig):
             if "SharedKey" not in account.get("allowedAuthenticationModes", ["SharedKey"]):

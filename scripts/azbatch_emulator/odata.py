@@ -165,9 +165,10 @@ def compile_filter(text):
 
 
 def parse_select(req, allowed):
-    """$select -> list of property names (None when absent); unknown names are a 400."""
+    """$select -> list of property names (None when absent or empty, like an empty
+    $filter); unknown names are a 400."""
     raw = req.q("$select")
-    if raw is None:
+    if raw is None or raw.strip() == "":
         return None
     names = [n.strip() for n in raw.split(",") if n.strip()]
     for n in names:
