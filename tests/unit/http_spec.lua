@@ -1,0 +1,458 @@
+-- The transport (core.http) against tests/unit/support/loopback_server.py.
+local core = require "azbatch.core"
+local server = dofile("tests/unit/support/server.lua")
+
+-- Wait for every request in 'reqs' (polling), return them in completion order.
+local function drain(http, limit)
+  local out = {}
+  local deadline = os.time() + (limit or 20)
+  while http:pending() > 0 and os.time() <= deadline do
+    for _, r in ipairs(http:poll(0.5)) do out[#out + 1] = r end
+  end
+  for _, r in ipairs(http:poll(0)) do out[#out + 1] = r end
+  return out
+end
+
+local function echo(http, req)
+  local status, _, body = assert(http:request(req))
+  assert.are.equal(200, status)
+  return server.parse_echo(body)
+end
+
+describe("core.http", function()
+  local srv, http
+  setup(function() srv = server.start() end)
+  teardown(function() server.stop(srv) end)
+  before_each(function() http = core.http() end)
+  after_each(function() http:close() end)
+
+  local function url(path) return srv.url .. path end
+
+  local function free_port()
+    local _, _, body = assert(http:request { method = "GET", url = url("/_freeport") })
+    return tonumber(body)
+  end
+
+  describe("headers on the wire", function()
+    it("an empty POST sends Content-Length: 0 and nothing libcurl would add", function()
+      local req = echo(http, { method = "POST", url = url("/echo/pools/p1/stopresize?api-version=x"),
+                               headers = { "ocp-date: Mon, 01 Jan 2024 00:00:00 GMT" } })
+      assert.are.equal("POST /echo/pools/p1/stopresize?api-version=x HTTP/1.1", req.line)
+      assert.are.equal("0", req.by_name["content-length"])
+      assert.is_nil(req.by_name["expect"])
+      assert.is_nil(req.by_name["content-type"])
+      assert.is_nil(req.by_name["accept"])
+      assert.is_nil(req.by_name["transfer-encoding"])
+      assert.are.equal("Mon, 01 Jan 2024 00:00:00 GMT", req.by_name["ocp-date"])
+      assert.matches("^azbatch/%d+%.%d+%.%d+ Lua/5%.4 libcurl/%d+%.%d+%.%d+$", req.by_name["user-agent"])
+      assert.are.equal("", req.body)
+      local names = {}
+      for _, h in ipairs(req.headers) do names[#names + 1] = h[1]:lower() end
+      table.sort(names)
+      assert.are.same({ "accept-encoding", "content-length", "host", "ocp-date", "user-agent" }, names)
+    end)
+
+    it("a body goes with an explicit Content-Length and the given Content-Type", function()
+      local body = '{"id":"p1","vmSize":"Standard_D2s_v5"}'
+      local req = echo(http, { method = "POST", url = url("/echo"), body = body,
+                               headers = { ["Content-Type"] = "application/json; odata=minimalmetadata",
+                                           ["Accept"] = "application/json" } })
+      assert.are.equal(tostring(#body), req.by_name["content-length"])
+      assert.are.equal("application/json; odata=minimalmetadata", req.by_name["content-type"])
+      assert.are.equal("application/json", req.by_name["accept"])
+      assert.is_nil(req.by_name["expect"])
+      assert.are.equal(body, req.body)
+    end)
+
+    it("a large body is sent whole, without Expect: 100-continue", function()
+      local body = string.rep("0123456789", 200000)
+      local req = echo(http, { method = "PUT", url = url("/echo"), body = body,
+                               headers = { "Content-Length: " .. #body } })
+      assert.are.equal("PUT /echo HTTP/1.1", req.line)
+      assert.is_nil(req.by_name["expect"])
+      assert.are.equal(#body, #req.body)
+      assert.are.equal(body, req.body)
+    end)
+
+    it("PUT and PATCH without a body say Content-Length: 0; DELETE and GET say nothing", function()
+      for _, m in ipairs { "PUT", "PATCH" } do
+        local req = echo(http, { method = m, url = url("/echo") })
+        assert.are.equal(m .. " /echo HTTP/1.1", req.line)
+        assert.are.equal("0", req.by_name["content-length"])
+        assert.is_nil(req.by_name["content-type"])
+      end
+      for _, m in ipairs { "DELETE", "GET" } do
+        local req = echo(http, { method = m, url = url("/echo") })
+        assert.are.equal(m .. " /echo HTTP/1.1", req.line)
+        assert.is_nil(req.by_name["content-length"])
+      end
+    end)
+
+    it("sends headers exactly as given, including an empty value", function()
+      local req = echo(http, { method = "GET", url = url("/echo"),
+                               headers = { "X-One: 1", "If-Match:", "X-Spaced:   padded  " } })
+      assert.are.equal("1", req.by_name["x-one"])
+      assert.are.equal("", req.by_name["if-match"])
+      assert.are.equal("padded", req.by_name["x-spaced"])
+    end)
+
+    it("signs exactly the path and query libcurl sends", function()
+      local sk = core.shared_key("acct", "AQID")
+      for _, path in ipairs { "/echo/a/./b/../c?x=1", "/echo/\xc3\xa9?q=%20+y", "/echo/%7e//d?" } do
+        local req = echo(http, { method = "GET", url = url(path) })
+        local sent = req.line:match("^GET (%S+)")
+        local sts = sk:string_to_sign("GET", url(path), {})
+        local signed = sts:match("\n/acct(/[^\n]*)")
+        assert.are.equal(sent:match("^[^?]*"), signed)
+      end
+    end)
+  end)
+
+  describe("responses", function()
+    it("gives status, lower-cased headers (repeats joined), body and info", function()
+      local status, headers, body, info = http:request { method = "GET", url = url("/status?code=409") }
+      assert.are.equal(409, status)
+      assert.are.equal("a, b", headers["x-multi"])
+      assert.are.equal('"0x8DC"', headers["etag"])
+      assert.are.equal("rid-1", headers["request-id"])
+      assert.are.equal("application/json", headers["content-type"])
+      assert.are.equal('{"code": "Thing", "status": 409}', body)
+      assert.are.equal("127.0.0.1", info.primary_ip)
+      assert.are.equal(1, info.new_connections)
+      assert.is_true(info.total_time >= info.connect_time and info.connect_time >= 0)
+    end)
+
+    it("HEAD has headers and no body", function()
+      local status, headers, body = http:request { method = "HEAD", url = url("/big?n=1234") }
+      assert.are.equal(200, status)
+      assert.are.equal("1234", headers["content-length"])
+      assert.are.equal("", body)
+    end)
+
+    it("decodes a gzip response", function()
+      local status, headers, body = http:request { method = "GET", url = url("/gzip") }
+      assert.are.equal(200, status)
+      assert.are.equal("gzip", headers["content-encoding"])
+      assert.are.equal(string.rep("hello ", 1000), body)
+    end)
+
+    it("keep_headers = false skips collecting headers", function()
+      local status, headers, body = http:request { method = "GET", url = url("/status?code=200"),
+                                                    keep_headers = false }
+      assert.are.equal(200, status)
+      assert.are.same({}, headers)
+      assert.matches("Thing", body)
+    end)
+
+    it("result() can be asked twice and gives the same values", function()
+      local r = http:start { method = "GET", url = url("/big?n=10") }
+      drain(http)
+      local s1, h1, b1 = r:result()
+      local s2, h2, b2 = r:result()
+      assert.are.equal(s1, s2)
+      assert.are.equal(h1, h2)
+      assert.are.equal(b1, b2)
+    end)
+  end)
+
+  describe("connections", function()
+    it("reuses one keep-alive connection for sequential requests", function()
+      local ports = {}
+      for i = 1, 20 do
+        local _, _, body = assert(http:request { method = "GET", url = url("/conn") })
+        ports[i] = body
+      end
+      assert.are.equal(1, http:stats().connections)
+      assert.are.equal(20, http:stats().requests)
+      for i = 2, 20 do assert.are.equal(ports[1], ports[i]) end
+    end)
+
+    it("opens a new connection for each fresh_connect request, and reuses again after", function()
+      local h <close> = core.http {}
+      local ports = {}
+      for i = 1, 3 do
+        local _, _, body = assert(h:request { method = "GET", url = url("/conn"), fresh_connect = true })
+        ports[i] = body
+      end
+      assert.are.equal(3, h:stats().connections)
+      assert.are_not.equal(ports[1], ports[2])
+      assert.are_not.equal(ports[2], ports[3])
+      local _, _, again = assert(h:request { method = "GET", url = url("/conn") })
+      local _, _, again2 = assert(h:request { method = "GET", url = url("/conn") })
+      assert.are.equal(again, again2)
+      assert.is_true(h:stats().connections <= 4)
+    end)
+
+    it("runs 20 requests at once with start/poll", function()
+      local reqs, t0 = {}, os.time()
+      for i = 1, 20 do
+        reqs[i] = assert(http:start { method = "GET", url = url("/sleep?s=0.5") })
+      end
+      assert.are.equal(20, http:pending())
+      assert.are.equal(20, http:stats().in_flight)
+      local done = drain(http)
+      assert.are.equal(20, #done)
+      assert.are.equal(0, http:pending())
+      for _, r in ipairs(reqs) do
+        assert.is_true(r:done())
+        local status, _, body = r:result()
+        assert.are.equal(200, status)
+        assert.are.equal("slept", body)
+      end
+      local st = http:stats()
+      assert.is_true(st.connections > 1 and st.connections <= 8, "connections " .. st.connections)
+      assert.is_true(os.time() - t0 <= 5)   -- one after another would take 10 s
+    end)
+
+    it("max_connections caps connections per host", function()
+      local h2 <close> = core.http { max_connections = 2 }
+      for _ = 1, 6 do assert(h2:start { method = "GET", url = url("/sleep?s=0.2") }) end
+      assert.are.equal(6, #drain(h2))
+      assert.is_true(h2:stats().connections <= 2)
+    end)
+
+    it("poll(wait) with nothing in flight waits without spinning", function()
+      local cpu, wall = os.clock(), core.now and core.now()
+      for _ = 1, 3 do assert.are.same({}, http:poll(0.2)) end
+      assert.is_true(os.clock() - cpu < 0.1)
+      if wall then assert.is_true(core.now() - wall >= 0.55) end
+    end)
+
+    it("request() leaves other finished requests for poll()", function()
+      local a = assert(http:start { method = "GET", url = url("/big?n=5") })
+      assert(http:request { method = "GET", url = url("/sleep?s=0.2") })
+      assert.is_true(a:done())
+      local got = http:poll(0)
+      assert.are.equal(1, #got)
+      assert.are.equal(a, got[1])
+      assert.are.same({}, http:poll(0))
+    end)
+  end)
+
+  describe("failures", function()
+    it("a slow server gives kind 'timeout'", function()
+      local ok, msg, err = http:request { method = "GET", url = url("/sleep?s=3&token=SECRET"), timeout = 0.3 }
+      assert.is_nil(ok)
+      assert.matches("^transport: GET http://127%.0%.0%.1:%d+/sleep: .*[Tt]imed out", msg)
+      assert.is_nil(msg:find("SECRET", 1, true))
+      assert.are.same({ kind = "timeout", curl_code = 28, retryable = true }, err)
+    end)
+
+    it("the Http timeout applies when the request sets none", function()
+      local h2 <close> = core.http { timeout = 0.3 }
+      local ok, _, err = h2:request { method = "GET", url = url("/sleep?s=3") }
+      assert.is_nil(ok)
+      assert.are.equal("timeout", err.kind)
+    end)
+
+    it("connection refused is a retryable transport error", function()
+      local port = free_port()
+      local ok, msg, err = http:request { method = "GET", url = "http://127.0.0.1:" .. port .. "/x" }
+      assert.is_nil(ok)
+      assert.matches("^transport: GET http://127%.0%.0%.1:" .. port .. "/x: ", msg)
+      assert.matches("Connection refused", msg)
+      assert.are.same({ kind = "transport", curl_code = 7, retryable = true }, err)
+    end)
+
+    it("https to a closed port fails as transport", function()
+      local port = free_port()
+      local ok, msg, err = http:request { method = "GET", url = "https://127.0.0.1:" .. port .. "/" }
+      assert.is_nil(ok)
+      assert.matches("^transport: GET https://127%.0%.0%.1:" .. port .. "/: ", msg)
+      assert.are.equal("transport", err.kind)
+      assert.is_true(err.retryable)
+    end)
+
+    it("a dropped connection is retryable", function()
+      local ok, _, err = http:request { method = "GET", url = url("/drop") }
+      assert.is_nil(ok)
+      assert.are.same({ kind = "transport", curl_code = 52, retryable = true }, err)
+    end)
+
+    it("refuses http:// to a non-loopback host before any network", function()
+      local before = http:stats().requests
+      local ok, msg, err = http:start { method = "GET", url = "http://example.com/pools?sig=x" }
+      assert.is_nil(ok)
+      assert.are.equal('url: http:// is only allowed to loopback addresses (got host "example.com"); '
+                       .. "use https://", msg)
+      assert.are.same({ kind = "validation", field = "url" }, err)
+      assert.are.equal(before, http:stats().requests)
+      assert.are.equal(0, http:pending())
+      for _, u in ipairs { "http://127.0.0.1.example.com/", "http://10.0.0.1/", "http://169.254.169.254/x",
+                           "http://[::2]/", "http://localhost.example/" } do
+        local r, _, e = http:start { method = "GET", url = u }
+        assert.is_nil(r, u)
+        assert.are.equal("url", e.field)
+      end
+    end)
+
+    it("accepts the loopback forms", function()
+      for _, u in ipairs { "http://localhost:1/", "http://127.0.0.2:1/", "http://[::1]:1/", "http://LOCALHOST:1/" } do
+        local r = assert(http:start { method = "GET", url = u })
+        assert.is_true(r:cancel())
+      end
+    end)
+
+    it("rejects malformed URLs, other schemes and credentials in the URL", function()
+      local cases = {
+        { "not a url", "^url: malformed URL" },
+        { "ftp://127.0.0.1/x", "^url: unsupported scheme" },
+        { "https://user:pw@127.0.0.1/", "^url: credentials in the URL are not allowed$" },
+      }
+      for _, c in ipairs(cases) do
+        local ok, msg, err = http:start { method = "GET", url = c[1] }
+        assert.is_nil(ok)
+        assert.matches(c[2], msg)
+        assert.is_nil(msg:find("pw", 1, true))
+        assert.are.same({ kind = "validation", field = "url" }, err)
+      end
+    end)
+
+    it("rejects malformed headers and a wrong Content-Length", function()
+      local cases = {
+        { headers = { "X-Bad: a\r\nInjected: yes" }, msg = "^headers%[1%]: CR, LF or NUL in header value$" },
+        { headers = { "no colon" }, msg = '^headers%[1%]: expected "Name: value"$' },
+        { headers = { ["Bad Name"] = "x" }, msg = "^headers: invalid character in header name$" },
+        { headers = { "Content-Length: 3" }, body = "four", msg = "^headers: Content%-Length does not match" },
+      }
+      for _, c in ipairs(cases) do
+        local ok, msg, err = http:start { method = "POST", url = url("/echo"), headers = c.headers, body = c.body }
+        assert.is_nil(ok)
+        assert.matches(c.msg, msg)
+        assert.are.same({ kind = "validation", field = "headers" }, err)
+      end
+    end)
+  end)
+
+  describe("TLS", function()
+    local dir, tls
+    setup(function()
+      dir = os.tmpname()
+      os.remove(dir)
+      server.sh("mkdir -p " .. dir)
+      local ok = server.sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        .. "-keyout %s/key.pem -out %s/cert.pem -days 2 -subj /CN=localhost "
+        .. "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1"):format(dir, dir))
+      if ok then tls = server.start("--tls " .. dir .. "/cert.pem " .. dir .. "/key.pem") end
+    end)
+    teardown(function()
+      server.stop(tls)
+      server.sh("rm -rf " .. dir)
+    end)
+
+    it("verifies the server certificate, always", function()
+      assert.truthy(tls, "openssl could not make a test certificate")
+      local ok, msg, err = http:request { method = "GET", url = tls.url .. "/big?n=3" }
+      assert.is_nil(ok)
+      assert.matches("certificate", msg)
+      assert.are.equal("transport", err.kind)
+      assert.is_false(err.retryable)
+    end)
+
+    it("trusts a CA given with ca_file", function()
+      assert.truthy(tls, "openssl could not make a test certificate")
+      local h2 <close> = core.http { ca_file = dir .. "/cert.pem" }
+      local status, _, body = assert(h2:request { method = "GET", url = tls.url .. "/big?n=3" })
+      assert.are.equal(200, status)
+      assert.are.equal("xxx", body)
+    end)
+  end)
+
+  describe("lifetime and misuse", function()
+    it("raises on bad options and bad requests", function()
+      assert.error_matches(function() core.http { timeot = 3 } end, "unknown option 'timeot'")
+      assert.error_matches(function() core.http { timeout = -1 } end, "option 'timeout'")
+      assert.error_matches(function() core.http { max_connections = 0 } end, "max_connections")
+      assert.error_matches(function() core.http { ca_file = 3 } end, "string expected")
+      assert.error_matches(function() http:start "GET /" end, "table expected")
+      assert.error_matches(function() http:start { method = "GET", url = url("/"), bdy = "x" } end,
+                           "unknown option 'bdy'")
+      assert.error_matches(function() http:start { method = "FETCH", url = url("/") } end, "unsupported method")
+      assert.error_matches(function() http:start { method = "get", url = url("/") } end, "unsupported method")
+      assert.error_matches(function() http:start { method = "GET" } end, "'url' must be a string")
+      assert.error_matches(function() http:start { method = "GET", url = url("/"), body = "x" } end,
+                           "has no body")
+      assert.error_matches(function() http:start { method = "GET", url = url("/"), headers = { 1 } } end,
+                           "string value expected")
+      assert.error_matches(function() http:poll(-1) end, "wait must be >= 0")
+    end)
+
+    it("result() raises while the request is in flight", function()
+      local r = assert(http:start { method = "GET", url = url("/sleep?s=0.3") })
+      assert.is_false(r:done())
+      assert.error_matches(function() r:result() end, "request still in flight")
+      assert.matches("^azbatch.Request %(GET http://127%.0%.0%.1:%d+/sleep, running%)$", tostring(r))
+      drain(http)
+      assert.are.equal(200, (r:result()))
+    end)
+
+    it("cancel() stops a request in flight", function()
+      local r = assert(http:start { method = "GET", url = url("/sleep?s=3") })
+      http:poll(0.1)
+      assert.is_true(r:cancel())
+      assert.is_false(r:cancel())
+      assert.is_true(r:done())
+      assert.are.equal(0, http:pending())
+      local ok, msg, err = r:result()
+      assert.is_nil(ok)
+      assert.matches("^transport: GET http://127%.0%.0%.1:%d+/sleep: request cancelled$", msg)
+      assert.are.same({ kind = "transport", retryable = false, cancelled = true }, err)
+      assert.are.same({}, http:poll(0))
+    end)
+
+    it("a closed Http raises, and its in-flight requests end", function()
+      local h2 = core.http()
+      local r = assert(h2:start { method = "GET", url = url("/sleep?s=3") })
+      assert.matches("^azbatch.Http %(0x%x+%)$", tostring(h2))
+      assert.is_true(h2:close())
+      assert.is_true(h2:close())
+      assert.are.equal("azbatch.Http (closed)", tostring(h2))
+      for _, m in ipairs { "start", "poll", "pending", "stats", "request" } do
+        assert.error_matches(function() h2[m](h2, { method = "GET", url = url("/") }) end,
+                             "attempt to use a closed azbatch.Http")
+      end
+      assert.is_true(r:done())
+      local ok, msg, err = r:result()
+      assert.is_nil(ok)
+      assert.matches("was closed$", msg)
+      assert.is_true(err.cancelled)
+    end)
+
+    it("works as a <close> variable", function()
+      local held
+      do
+        local h2 <close> = core.http()
+        held = h2
+        assert(h2:request { method = "GET", url = url("/big?n=1") })
+      end
+      assert.are.equal("azbatch.Http (closed)", tostring(held))
+    end)
+
+    it("dropped requests in flight are removed when collected", function()
+      for _ = 1, 5 do http:start { method = "GET", url = url("/sleep?s=2") } end
+      assert.are.equal(5, http:pending())
+      collectgarbage()
+      collectgarbage()
+      assert.are.equal(0, http:pending())
+      assert.are.same({}, http:poll(0))
+      local status = http:request { method = "GET", url = url("/big?n=1") }
+      assert.are.equal(200, status)
+    end)
+
+    it("a dropped Http with requests in flight is collected safely", function()
+      do
+        local h2 = core.http()
+        for _ = 1, 3 do h2:start { method = "GET", url = url("/sleep?s=2") } end
+        h2:poll(0.05)
+      end
+      collectgarbage()
+      collectgarbage()
+      local keep = core.http()
+      local r = keep:start { method = "GET", url = url("/sleep?s=2") }
+      keep = nil   -- luacheck: ignore (the Request keeps its Http alive)
+      collectgarbage()
+      assert.is_false(r:done())
+      r:cancel()
+    end)
+  end)
+end)
