@@ -159,7 +159,10 @@ function Client:authorize(method, url, headers)
   end
   local token, why, err = cred:token(self.scope)
   if not token then
-    err = err or { kind = "auth" }
+    -- Still an auth failure to the caller; the cause (transport, timeout)
+    -- and whether it is worth retrying are kept.
+    err = err or {}
+    err.cause = err.kind ~= "auth" and err.kind or nil
     err.kind = "auth"
     return nil, why, err
   end
@@ -171,7 +174,8 @@ end
 -- opts: query, body (string or table), kind (descriptor for a table body),
 -- headers (name -> value), if_match, if_none_match, ok (extra accepted
 -- statuses, e.g. {404}), timeout, retry (options or false), url (absolute,
--- e.g. an odata.nextLink).
+-- e.g. an odata.nextLink), fresh_connect (send on a new connection, so
+-- libcurl never re-sends it by itself: for calls that are not idempotent).
 function Client:request(method, path, opts)
   check_open(self)
   opts = opts or {}
@@ -211,10 +215,17 @@ function Client:request(method, path, opts)
     if opts.if_none_match then headers[#headers + 1] = "If-None-Match: " .. opts.if_none_match end
     for k, v in pairs(opts.headers or {}) do headers[#headers + 1] = k .. ": " .. v end
     local ok, why, err = self:authorize(method, url, headers)
-    if not ok then return nil, why, err end
+    if not ok then
+      err.attempts = attempt
+      if not err.retryable or attempt >= policy.max_attempts then return nil, why, err end
+      local delay = retry.delay(policy, attempt)
+      if core.now() - started + delay > policy.max_elapsed then return nil, why, err end
+      parallel.sleep(delay, self.http)
+      goto continue
+    end
     local req
     req, why, err = self.http:start { method = method, url = url, headers = headers, body = body,
-      timeout = opts.timeout }
+      timeout = opts.timeout, fresh_connect = opts.fresh_connect }
     if not req then return nil, why, err end
     parallel.await(self.http, req)
     local status, rheaders, rbody = req:result()
@@ -253,6 +264,7 @@ function Client:request(method, path, opts)
     local delay = retry.delay(policy, attempt, status and fail_err.retry_after)
     if core.now() - started + delay > policy.max_elapsed then return nil, fail_msg, fail_err end
     parallel.sleep(delay, self.http)
+    ::continue::
   end
 end
 

@@ -2,7 +2,6 @@
 -- by the C core before anything is sent.
 local core = require "azbatch.core"
 local client = require "azbatch.client"
-local retry = require "azbatch.retry"
 local credential = require "azbatch.credential"
 
 local Client = client.Client
@@ -53,17 +52,13 @@ local function same(want, have, key)
   return want == have
 end
 
--- Clock difference tolerated between this machine and the service when
--- telling whether a pool was created during this call.
-local CLOCK_SKEW = 120
-
 --- client:create_pool(spec [, opts]) -> {id=, etag=, request_id=, warnings=} | fail
 -- spec: a PoolSpec from azbatch.pool_spec or a plain table (validated here).
--- A create that meets PoolExists succeeds (recovered = true) when the
--- existing pool has this spec and was made by an earlier attempt of this
--- call: we retried, or the pool's creationTime falls within the call (libcurl
--- itself re-sends a request whose reused connection died unanswered, so a
--- first attempt can be a second send). Otherwise the conflict is returned.
+-- A retried create that meets PoolExists succeeds (recovered = true) when
+-- the existing pool has this spec: an earlier attempt made it. Otherwise,
+-- and always on a first attempt, the conflict is returned. The create goes
+-- on a fresh connection, because libcurl silently re-sends a request whose
+-- reused connection died unanswered: a first attempt is sent only once.
 function Client:create_pool(spec, opts)
   client.check_open(self)
   if type(spec) ~= "table" then
@@ -85,18 +80,15 @@ function Client:create_pool(spec, opts)
       .. SHARED_KEY_REFUSED .. "\"); use a Microsoft Entra ID credential (azbatch.credential.default())",
       { kind = "auth", field = field, code = "SharedKeyNotAllowed" }
   end
-  local started = core.time()
-  local ok, why, err = self:request("POST", "/pools", { body = spec:json(), timeout = opts.timeout })
+  local ok, why, err = self:request("POST", "/pools", { body = spec:json(), timeout = opts.timeout,
+    fresh_connect = true })
   if ok then
     return { id = spec.id, etag = why.etag, request_id = why.request_id, attempts = why.attempts,
       warnings = warnings }
   end
-  if err.kind == "api" and err.code == "PoolExists" then
+  if err.kind == "api" and err.code == "PoolExists" and (err.attempts or 1) > 1 then
     local pool = self:get_pool(spec.id)
-    local created = pool and retry.parse_iso_time(pool.creationTime)
-    local ours = (err.attempts or 1) > 1
-      or (created ~= nil and created >= started - CLOCK_SKEW and created <= core.time() + CLOCK_SKEW)
-    if pool and ours and same(spec, pool) then
+    if pool and same(spec, pool) then
       return { id = spec.id, etag = pool.eTag, request_id = err.request_id, attempts = err.attempts,
         recovered = true, warnings = warnings }
     end

@@ -47,14 +47,6 @@ function M.parse_http_date(s)
     + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
 end
 
---- Epoch seconds of an ISO-8601 UTC time ("2025-11-22T18:55:24.2632496Z").
-function M.parse_iso_time(s)
-  local y, mo, d, hh, mm, ss, frac = tostring(s):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)(%.?%d*)Z$")
-  if not y then return nil end
-  return days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
-    + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss) + (tonumber("0" .. frac) or 0)
-end
-
 --- Seconds the service asked us to wait, from the response headers.
 function M.retry_after(headers)
   if not headers then return nil end
