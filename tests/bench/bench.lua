@@ -7,12 +7,13 @@ local mode, url, n, c = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4])
 local ACCOUNT = "devbatch"
 local KEY = "YXpiYXRjaC1lbXVsYXRvci13ZWxsLWtub3duLWRldmVsb3BtZW50LWtleS1ub3QtYS1zZWNyZXQtMDEyMzQ1Ng=="
 
-local function peak_kb()
+local function status_kb(field)
   for line in io.lines("/proc/self/status") do
-    local kb = line:match("^VmHWM:%s+(%d+)")
+    local kb = line:match("^" .. field .. ":%s+(%d+)")
     if kb then return tonumber(kb) end
   end
 end
+local LOADED_KB = status_kb("VmHWM")     -- lua5.4 with azbatch, libcurl and OpenSSL mapped
 
 local batch = assert(azbatch.client { endpoint = url,
   credential = assert(azbatch.credential.shared_key(ACCOUNT, KEY)), retry = false })
@@ -47,9 +48,9 @@ elseif mode == "memory" then
   end
   azbatch.parallel(fns)
   assert(#assert(azbatch.collect(batch:list_pools { filter = "startswith(id,'mem-')" })) == n)
+  local anon = status_kb("RssAnon")         -- private memory: heap, Lua, curl handles
   for i = 1, n do assert(batch:delete_pool(("mem-%03d"):format(i))) end
-  collectgarbage()
-  print(peak_kb())
+  print(status_kb("VmHWM"), anon, LOADED_KB)
 else
   error("usage: bench.lua seq|conc|memory URL N [C]")
 end
