@@ -12,7 +12,7 @@ echo "      --image $GALLERY --node-agent-sku-id 'batch.node.ubuntu 22.04' --dry
 scripts/azbatch pool create --id mypool --vm-size Standard_A1_v2 --target-dedicated-nodes 2 \
   --image "$GALLERY" --node-agent-sku-id "batch.node.ubuntu 22.04" --dry-run
 echo
-echo "== 2. A mistake caught before sending (version beside an image id, typo'd agent flag value)"
+echo "== 2. A mistake caught before sending: a Windows node agent for a Linux image"
 echo "\$ azbatch pool create --id mypool --vm-size Standard_A1_v2 --image Canonical:ubuntu-24_04-lts:server \\"
 echo "      --node-agent-sku-id 'batch.node.windows amd64' --dry-run"
 scripts/azbatch pool create --id mypool --vm-size Standard_A1_v2 --target-dedicated-nodes 2 \
