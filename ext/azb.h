@@ -152,6 +152,7 @@ void azb_schema_open(lua_State *L);
 void azb_json_open(lua_State *L);
 void azb_plan_open(lua_State *L);
 void azb_clock_open(lua_State *L);
+void azb_agent_open(lua_State *L);
 
 /* Validate an image reference (table or string at idx) within v; push the
 ** normalised table (with AZB_IMAGEREF metatable) or nil on problems. */
@@ -196,6 +197,10 @@ void azb_image_pushquoted(lua_State *L, const char *s, size_t len, char q);
 ** each non-string key, at the current path. Returns how many.
 */
 int azb_image_checkkeys(azb_vctx *v, int idx, const char *const *known);
+
+/* The string field k of the table at idx (raw access), or NULL; the string
+** stays anchored by the table. */
+const char *azb_image_field(lua_State *L, int idx, const char *k, size_t *n);
 
 /* }====================================================== */
 

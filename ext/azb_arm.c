@@ -117,17 +117,22 @@ static int is_gallery(azb_span sp) {
 ** Image definitions and managed images: 1-80 of letters, digits, '_',
 ** '-', '.', starting with a letter or digit, ending with one or '_'.
 */
-static int is_image_name(azb_span sp) {
-  if (sp.n < 1 || sp.n > 80 || !isalnum_((unsigned char)sp.p[0]))
-    return 0;
-  if (!isalnum_((unsigned char)sp.p[sp.n - 1]) && sp.p[sp.n - 1] != '_')
-    return 0;
+/* Letters, digits, '_', '-' and '.' only. */
+static int is_name_chars(azb_span sp) {
   for (size_t i = 0; i < sp.n; i++) {
     unsigned char c = (unsigned char)sp.p[i];
     if (!isalnum_(c) && c != '_' && c != '-' && c != '.')
       return 0;
   }
   return 1;
+}
+
+static int is_image_name(azb_span sp) {
+  if (sp.n < 1 || sp.n > 80 || !isalnum_((unsigned char)sp.p[0]))
+    return 0;
+  if (!isalnum_((unsigned char)sp.p[sp.n - 1]) && sp.p[sp.n - 1] != '_')
+    return 0;
+  return is_name_chars(sp);
 }
 
 /*
@@ -138,12 +143,7 @@ static int is_unique_name(azb_span sp) {
   if (sp.n < 1 || sp.n > 160 || !isalnum_((unsigned char)sp.p[0]) ||
       !isalnum_((unsigned char)sp.p[sp.n - 1]))
     return 0;
-  for (size_t i = 0; i < sp.n; i++) {
-    unsigned char c = (unsigned char)sp.p[i];
-    if (!isalnum_(c) && c != '_' && c != '-' && c != '.')
-      return 0;
-  }
-  return 1;
+  return is_name_chars(sp);
 }
 
 /* 'latest', or major.minor.patch: each up to 10 digits within int32 */

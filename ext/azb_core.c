@@ -16,6 +16,7 @@ int luaopen_azbatch_core(lua_State *L) {
   lua_setfield(L, -2, "API_VERSION");
   azb_json_open(L);
   azb_image_open(L);
+  azb_agent_open(L);
   azb_schema_open(L);
   azb_plan_open(L);
   azb_clock_open(L);

@@ -64,6 +64,16 @@ end
 local commands = {}
 M.commands = commands
 
+-- Flags shared by several verbs.
+local TARGET_DEDICATED = { name = "target-dedicated-nodes", key = "targetDedicatedNodes", kind = "integer",
+  metavar = "N", help = "dedicated compute nodes" }
+local TARGET_LOW_PRIORITY = { name = "target-low-priority-nodes", key = "targetLowPriorityNodes",
+  kind = "integer", metavar = "N", help = "Spot/low-priority compute nodes" }
+local RESIZE_TIMEOUT = { name = "resize-timeout", key = "resizeTimeout", kind = "string", metavar = "DURATION",
+  help = "ISO-8601 duration, e.g. PT30M" }
+local IF_MATCH = { name = "if-match", key = "ifMatch", kind = "string", metavar = "ETAG",
+  help = "only if the pool has this ETag" }
+
 local function fail(err, msg)
   err:write("error: ", msg, "\n")
   return EXIT_FAIL
@@ -167,16 +177,12 @@ commands["pool create"] = {
   flags = with_account_flags({
     { name = "id", key = "id", kind = "string", metavar = "ID", help = "pool id (1-64 letters, digits, - and _)" },
     { name = "vm-size", key = "vmSize", kind = "string", metavar = "SIZE", help = "VM size, e.g. Standard_D4s_v5" },
-    { name = "target-dedicated-nodes", key = "targetDedicatedNodes", kind = "integer", metavar = "N",
-      help = "dedicated compute nodes" },
-    { name = "target-low-priority-nodes", key = "targetLowPriorityNodes", kind = "integer", metavar = "N",
-      help = "Spot/low-priority compute nodes" },
+    TARGET_DEDICATED, TARGET_LOW_PRIORITY,
     { name = "image", key = "image", kind = "string", metavar = "IMAGE",
       help = "URN publisher:offer:sku[:version] or an image resource id" },
     { name = "node-agent-sku-id", key = "nodeAgentSKUId", kind = "string", metavar = "SKU",
       help = "node agent SKU matching the image, e.g. 'batch.node.ubuntu 22.04'" },
-    { name = "resize-timeout", key = "resizeTimeout", kind = "string", metavar = "DURATION",
-      help = "ISO-8601 duration, e.g. PT30M" },
+    RESIZE_TIMEOUT,
     { name = "json-file", key = "jsonFile", kind = "string", metavar = "FILE",
       help = "a pool body in the REST format (Pool - Add)" },
     { name = "dry-run", key = "dryRun", kind = "flag", help = "validate and print the request body; send nothing" },
@@ -315,7 +321,7 @@ commands["pool delete"] = {
   usage = "azbatch pool delete --pool-id ID [--if-match ETAG] [--yes]",
   summary = "Delete a pool. The pool goes to 'deleting' and disappears once its nodes are released.",
   flags = with_account_flags({ POOL_ID,
-    { name = "if-match", key = "ifMatch", kind = "string", metavar = "ETAG", help = "only if the pool has this ETag" },
+    IF_MATCH,
     { name = "yes", key = "yes", kind = "flag", help = "accepted for az compatibility; azbatch never prompts" },
   }),
   run = function(o, out, err)
@@ -335,15 +341,11 @@ commands["pool resize"] = {
     .. "[--resize-timeout DURATION] [--node-deallocation-option OPTION] [--abort]",
   summary = "Resize a pool, or stop a resize with --abort.",
   flags = with_account_flags({ POOL_ID,
-    { name = "target-dedicated-nodes", key = "targetDedicatedNodes", kind = "integer", metavar = "N",
-      help = "dedicated compute nodes" },
-    { name = "target-low-priority-nodes", key = "targetLowPriorityNodes", kind = "integer", metavar = "N",
-      help = "Spot/low-priority compute nodes" },
-    { name = "resize-timeout", key = "resizeTimeout", kind = "string", metavar = "DURATION",
-      help = "ISO-8601 duration, e.g. PT30M" },
+    TARGET_DEDICATED, TARGET_LOW_PRIORITY,
+    RESIZE_TIMEOUT,
     { name = "node-deallocation-option", key = "nodeDeallocationOption", kind = "string", metavar = "OPTION",
       help = "requeue, terminate, taskcompletion or retaineddata" },
-    { name = "if-match", key = "ifMatch", kind = "string", metavar = "ETAG", help = "only if the pool has this ETag" },
+    IF_MATCH,
     { name = "abort", key = "abort", kind = "flag", help = "stop the pool's current resize" },
   }),
   run = function(o, out, err)
