@@ -20,7 +20,11 @@ for t in $TARGETS; do
   mkdir -p "$corpus"
   [ -d "tests/fuzz/seeds/$t" ] && cp -n tests/fuzz/seeds/$t/* "$corpus"/ 2>/dev/null
   echo "== fuzz $t for ${SECS}s"
-  "$bin" -max_total_time="$SECS" -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$t- \
+  # The validator target keeps one Lua state across inputs, whose heap the
+  # per-input leak check would rescan each time; leaks are the ASan stage's job.
+  extra=""
+  [ "$t" = validate ] && extra="-detect_leaks=0"
+  "$bin" -max_total_time="$SECS" -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$t- $extra \
     "$corpus" >build-fuzz/$t.log 2>&1 || status=1
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' build-fuzz/$t.log)
   echo "fuzz $t: ${runs:-?} executions in ${SECS}s, exit $( [ $status -eq 0 ] && echo ok || echo FAILED)"
