@@ -106,7 +106,7 @@ describe("a fault-injection run", function()
     assert.equal(200, status)
   end
 
-  it("runs 300 mixed operations under faults with each taking effect exactly once", function()
+  it("runs 350 mixed operations under faults with each taking effect exactly once", function()
     local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = shared_key(),
       retry = { max_attempts = 8, base_delay = 0.005, max_delay = 0.05, max_elapsed = 30 } })
     faults { p429 = 0.1, p500 = 0.05, p503 = 0.05, drop = 0.05, dropAfterCommit = 0.1, retryAfter = 0 }
@@ -122,6 +122,13 @@ describe("a fault-injection run", function()
       assert.truthy(ok, why)
       patched = patched + 1
     end
+    local read = 0
+    for i = 1, N do
+      local pool, why = batch:get_pool(("fi-%03d"):format(i))
+      assert.is_table(pool, why)
+      assert.same({ { name = "n", value = tostring(i) } }, pool.metadata)
+      read = read + 1
+    end
     for i = 1, N, 2 do
       local ok, why, err = batch:delete_pool(("fi-%03d"):format(i))
       -- a retried delete may meet the deletion it already caused
@@ -129,7 +136,7 @@ describe("a fault-injection run", function()
       deleted = deleted + 1
     end
     faults { p429 = 0, p500 = 0, p503 = 0, drop = 0, dropAfterCommit = 0 }
-    assert.equal(N + N + N // 2, created + patched + deleted)
+    assert.equal(N + N + N + N // 2, created + patched + read + deleted)
     local pools = assert(azbatch.collect(batch:list_pools { filter = "startswith(id,'fi-')" }))
     local ids, live = {}, 0
     for _, p in ipairs(pools) do
