@@ -241,7 +241,7 @@ function Client:wait_pool(id, opts)
     if pool.allocationState == "steady" then
       local errors = pool.resizeErrors
       local fresh = type(errors) == "table" and #errors > 0
-        and (pool.allocationStateTransitionTime ~= since or opts.accept_stale == false)
+        and pool.allocationStateTransitionTime ~= since
       if fresh then
         local first = errors[1]
         return nil, ("pool %s: resize error %s: %s"):format(id, tostring(first.code), tostring(first.message)),
