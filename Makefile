@@ -91,7 +91,8 @@ install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/azbatch $(DESTDIR)$(INST_LUADIR)/azbatch $(DESTDIR)$(INST_BINDIR)
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/azbatch/core.so
 	install -m 0644 lua/azbatch/*.lua $(DESTDIR)$(INST_LUADIR)/azbatch/
-	install -m 0755 scripts/azbatch $(DESTDIR)$(INST_BINDIR)/azbatch
+	sed "1s|.*|#!$$(command -v $(LUA))|" scripts/azbatch >$(BUILD)/azbatch.cli
+	install -m 0755 $(BUILD)/azbatch.cli $(DESTDIR)$(INST_BINDIR)/azbatch
 
 clean:
 	rm -rf build build-asan build-fuzz
