@@ -98,6 +98,9 @@ void azb_newclass(lua_State *L, const char *tname, const luaL_Reg *meta,
 /* Is s[0..len) well-formed UTF-8? (azb_json.c) */
 int azb_utf8_valid(const char *s, size_t len);
 
+/* Edit distance for "did you mean" (ignoring case; 3 = too far apart). */
+int azb_typo_distance(const char *a, size_t n, const char *b, size_t m);
+
 /* Compare two strings ignoring ASCII case. */
 int azb_strieq(const char *a, const char *b);
 int azb_strnieq(const char *a, const char *b, size_t n);

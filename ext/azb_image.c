@@ -67,47 +67,13 @@ void azb_image_pushquoted(lua_State *L, const char *s, size_t len, char q) {
   luaL_pushresult(&b);
 }
 
-static int lower(int c) {
-  return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
-}
-
-/*
-** Case-insensitive Levenshtein distance, or a value > 2 early when the
-** lengths alone rule a suggestion out. Names here are short.
-*/
-#define DIST_MAX 64
-static size_t distance(const char *a, size_t la, const char *b, size_t lb) {
-  size_t row[DIST_MAX + 1];
-  if (la > DIST_MAX || lb > DIST_MAX || (la > lb ? la - lb : lb - la) > 2)
-    return 3;
-  for (size_t j = 0; j <= lb; j++)
-    row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t cost = lower((unsigned char)a[i - 1]) !=
-                    lower((unsigned char)b[j - 1]);
-      size_t best = diag + cost;
-      if (up + 1 < best)
-        best = up + 1;
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[lb];
-}
-
 /* The known name a typo most likely meant, or NULL. */
 static const char *suggest(const char *k, size_t kl, const char *const *known) {
   const char *best = NULL;
-  size_t bestd = 3;
+  int bestd = 3;
   for (int i = 0; known[i] != NULL; i++) {
     size_t n = strlen(known[i]);
-    size_t d = distance(k, kl, known[i], n);
+    int d = azb_typo_distance(k, kl, known[i], n);
     if (d == 0)              /* differs only in case */
       return known[i];
     if (kl >= 3 && d < bestd) {   /* short keys suggest nonsense */

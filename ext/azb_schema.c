@@ -155,48 +155,16 @@ int azb_sch_armshape(const char *s, size_t len, const char *const *shape) {
 ** =======================================================
 */
 
-#define SUGGEST_MAX 64   /* longer keys get no suggestion */
-
-static int lowc(int c) {
-  return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
-}
-
-/* Optimal string alignment distance (Damerau-Levenshtein, adjacent swaps). */
-static int osa_distance(const char *a, size_t n, const char *b, size_t m) {
-  int d[SUGGEST_MAX + 1][SUGGEST_MAX + 1];
-  for (size_t i = 0; i <= n; i++)
-    d[i][0] = (int)i;
-  for (size_t j = 0; j <= m; j++)
-    d[0][j] = (int)j;
-  for (size_t i = 1; i <= n; i++) {
-    for (size_t j = 1; j <= m; j++) {
-      int cost = lowc((unsigned char)a[i - 1]) != lowc((unsigned char)b[j - 1]);
-      int best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (d[i - 1][j - 1] + cost < best) best = d[i - 1][j - 1] + cost;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-          d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
-    }
-  }
-  return d[n][m];
-}
-
 static const char *suggest(const azb_object *o, const char *key, size_t len) {
   const char *best = NULL;
   int bestd = 3;
-  if (len > SUGGEST_MAX)
-    return NULL;
   for (size_t i = 0; i < o->nfields; i++) {
     const char *name = o->fields[i].name;
     size_t m = strlen(name);
     int d;
     if (m == len && azb_strnieq(name, key, len))
       return name;
-    if (m > SUGGEST_MAX || m > len + 2 || len > m + 2)
-      continue;   /* the distance is at least the difference in length */
-    d = osa_distance(key, len, name, m);
+    d = azb_typo_distance(key, len, name, m);
     if (d < bestd && (size_t)d < m) {   /* "x" is no typo of "id" */
       bestd = d;
       best = name;
