@@ -95,15 +95,43 @@ void azb_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
 void azb_newclass(lua_State *L, const char *tname, const luaL_Reg *meta,
                   const luaL_Reg *methods);
 
-/* Is s[0..len) well-formed UTF-8? (azb_json.c) */
-int azb_utf8_valid(const char *s, size_t len);
+/* }====================================================== */
 
-/* Edit distance for "did you mean" (ignoring case; 3 = too far apart). */
-int azb_typo_distance(const char *a, size_t n, const char *b, size_t m);
+
+/*
+** {======================================================
+** Text (azb_text.c, a leaf: depends on nothing else here)
+** =======================================================
+*/
 
 /* Compare two strings ignoring ASCII case. */
 int azb_strieq(const char *a, const char *b);
 int azb_strnieq(const char *a, const char *b, size_t n);
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629), or 0. */
+size_t azb_utf8_seq(const unsigned char *s, size_t left);
+/* Is s[0..len) well-formed UTF-8? */
+int azb_utf8_valid(const char *s, size_t len);
+/* Code points in s[0..len) (which is well-formed). */
+size_t azb_utf8_len(const char *s, size_t len);
+
+/* Edit distance for "did you mean" (ignoring case; 3 = too far apart). */
+int azb_typo_distance(const char *a, size_t n, const char *b, size_t m);
+/* The name in 'names' (NULL-terminated) closest to k, or NULL. */
+const char *azb_suggest(const char *k, size_t n, const char *const *names);
+
+/*
+** Clean a string that came from the network for one line of a message
+** or a terminal: CR, LF and tab become one space, other control bytes
+** (ESC included), C1 controls and bidirectional overrides are dropped,
+** bytes that are not UTF-8 become '?', and the result is cut to 'max'
+** bytes (>= 4) on a character boundary, ending in "..." when cut.
+** 'out' holds min(len, max) bytes. Returns the length written.
+*/
+#define AZB_TEXT_MAX 512
+size_t azb_text_clean(const char *s, size_t len, char *out, size_t max);
+
+void azb_text_open(lua_State *L);
 
 /* }====================================================== */
 

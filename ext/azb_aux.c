@@ -14,57 +14,6 @@
 ** =======================================================
 */
 
-static int lower(int c) {
-  return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
-}
-
-int azb_strnieq(const char *a, const char *b, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
-      return 0;
-    if (a[i] == '\0')
-      return 1;
-  }
-  return 1;
-}
-
-int azb_strieq(const char *a, const char *b) {
-  for (; *a && *b; a++, b++)
-    if (lower((unsigned char)*a) != lower((unsigned char)*b))
-      return 0;
-  return *a == *b;
-}
-
-/*
-** Case-insensitive optimal string alignment distance (Levenshtein plus
-** adjacent swaps), for "did you mean". Returns 3 (no suggestion) early when
-** the lengths alone differ by more than 2, or a name is over 64 bytes.
-*/
-#define TYPO_MAX 64
-int azb_typo_distance(const char *a, size_t n, const char *b, size_t m) {
-  int d[TYPO_MAX + 1][TYPO_MAX + 1];
-  if (n > TYPO_MAX || m > TYPO_MAX || (n > m ? n - m : m - n) > 2)
-    return 3;
-  for (size_t i = 0; i <= n; i++)
-    d[i][0] = (int)i;
-  for (size_t j = 0; j <= m; j++)
-    d[0][j] = (int)j;
-  for (size_t i = 1; i <= n; i++) {
-    int ai = lower((unsigned char)a[i - 1]);
-    for (size_t j = 1; j <= m; j++) {
-      int bj = lower((unsigned char)b[j - 1]);
-      int best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (d[i - 1][j - 1] + (ai != bj) < best) best = d[i - 1][j - 1] + (ai != bj);
-      if (i > 1 && j > 1 && ai == lower((unsigned char)b[j - 2]) &&
-          lower((unsigned char)a[i - 2]) == bj && d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
-    }
-  }
-  return d[n][m];
-}
-
 void azb_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
   luaL_setfuncs(L, l, nup);
 }

@@ -14,6 +14,7 @@ int luaopen_azbatch_core(lua_State *L) {
   lua_setfield(L, -2, "_VERSION");
   lua_pushliteral(L, AZB_API_VERSION);
   lua_setfield(L, -2, "API_VERSION");
+  azb_text_open(L);
   azb_json_open(L);
   azb_image_open(L);
   azb_agent_open(L);

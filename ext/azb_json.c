@@ -18,58 +18,6 @@
 
 /*
 ** {======================================================
-** UTF-8
-** =======================================================
-*/
-
-/* Length of the well-formed sequence at s (RFC 3629), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t left) {
-  unsigned c = s[0];
-  size_t n;
-  unsigned cp;
-  if (c < 0x80) return 1;
-  else if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; }
-  else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; }
-  else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
-  else return 0;
-  if (left < n)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-      (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 0;   /* overlong, surrogate or beyond Unicode */
-  return n;
-}
-
-int azb_utf8_valid(const char *s, size_t len) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < len) {
-    size_t n = utf8_seq(p + i, len - i);
-    if (n == 0)
-      return 0;
-    i += n;
-  }
-  return 1;
-}
-
-size_t azb_utf8_len(const char *s, size_t len) {
-  size_t n = 0;
-  for (size_t i = 0; i < len; i++)
-    if (((unsigned char)s[i] & 0xC0) != 0x80)
-      n++;
-  return n;
-}
-
-/* }====================================================== */
-
-
-/*
-** {======================================================
 ** Output buffer. A luaL_Buffer must sit at the stack top whenever it
 ** grows, which a recursive walk over tables cannot promise; this box is
 ** a userdata at a fixed slot instead, grown with Lua's allocator and
@@ -200,7 +148,7 @@ static int enc_string(jenc *e, const char *s, size_t len) {
     const char *esc = NULL;
     size_t n = 1;
     if (c >= 0x80) {
-      n = utf8_seq(p + i, len - i);
+      n = azb_utf8_seq(p + i, len - i);
       if (n == 0)
         return jfail(e, "not valid UTF-8%s", "");
     }

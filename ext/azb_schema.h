@@ -131,8 +131,6 @@ const char *azb_sch_pushshort(lua_State *L, const char *s, size_t len);
 ** an open tail when the last entry is "**"). Returns 1 when it matches. */
 int azb_sch_armshape(const char *s, size_t len, const char *const *shape);
 
-/* JSON (azb_json.c); azb_utf8_valid is declared in azb.h. */
-size_t azb_utf8_len(const char *s, size_t len);   /* code points */
 /* Encode the value at idx (with 'kind' shaping it, or NULL for the
 ** metatable or generic rules). Pushes the string and returns 1, or
 ** pushes fail, message, err and returns 3. */
