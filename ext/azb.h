@@ -237,8 +237,10 @@ const char *azb_image_field(lua_State *L, int idx, const char *k, size_t *n);
 
 /*
 ** {======================================================
-** Network: byte buffers, transport, Shared Key, Entra ID tokens
-** (azb_buf.c, azb_util.c, azb_http.c, azb_auth.c, azb_token.c)
+** Network: buffers, encodings, URLs, options, the wire, the transport,
+** Shared Key, Entra ID tokens (azb_buf.c, azb_codec.c, azb_url.c,
+** azb_opts.c, azb_wire.c, azb_http.c, azb_auth.c, azb_token.c,
+** azb_jfields.c, azb_proc.c)
 ** =======================================================
 */
 
@@ -246,6 +248,8 @@ const char *azb_image_field(lua_State *L, int idx, const char *k, size_t *n);
 #define AZB_REQUEST    "azbatch.Request"
 #define AZB_SHAREDKEY  "azbatch.SharedKey"
 #define AZB_TOKENCRED  "azbatch.TokenCredential"
+
+#define AZB_SECONDS_MAX (86400.0 * 365)   /* longest timeout or wait */
 
 /*
 ** Growable byte buffer, filled from libcurl callbacks: pure C, never
@@ -265,24 +269,53 @@ int azb_buf_addc(azb_buf *b, int c);
 void azb_buf_reset(azb_buf *b);           /* empty it, keep the memory */
 void azb_buf_free(azb_buf *b);
 void azb_buf_wipe(azb_buf *b);            /* OPENSSL_cleanse, then free */
-/* CURLOPT_WRITEFUNCTION/HEADERFUNCTION shape; 'ud' is an azb_buf. */
-size_t azb_buf_write(char *data, size_t size, size_t nmemb, void *ud);
 
-/* Byte helpers in azb_buf.c, pure C too. Base64 via OpenSSL's
-** EVP_EncodeBlock/DecodeBlock. */
+/* Encodings (azb_codec.c). Base64 via OpenSSL's EVP_EncodeBlock. */
 #define AZB_B64LEN(n)  (4 * (((n) + 2) / 3))
 size_t azb_b64_encode(const unsigned char *in, size_t n, char *out);
 /* Strict: canonical alphabet, padding only at the end; out >= n/4*3. */
 int azb_b64_decode(const char *in, size_t n, unsigned char *out,
                    size_t *outn);
-
 /* RFC 3986: unreserved bytes kept, the rest %XX (upper-case hex). */
+size_t azb_url_encode_to(const char *s, size_t n, char *out);  /* out >= 3n */
 int azb_url_encode(azb_buf *b, const char *s, size_t n);
+/* The value of a hex digit, or -1. */
+int azb_hexval(int c);
 /* %XX decoding (and '+' as space when 'plus'); out >= n; returns length. */
 size_t azb_url_decode(const char *s, size_t n, char *out, int plus);
-
 /* "Mon, 01 Jan 2024 00:00:00 GMT"; out >= 32. */
 void azb_rfc1123(double t, char *out);
+
+/*
+** A URL parsed once by libcurl (azb_url.c). The strings are libcurl's;
+** 'path' is as libcurl sends it (bytes above 0x7f %-encoded), 'query' is
+** raw or NULL, 'port' is explicit or the scheme's default. Refused:
+** other schemes, user info, fragments, and http:// except to loopback
+** (and, with AZB_URL_IMDS, the instance metadata address).
+*/
+#define AZB_URL_IMDS  1
+#define AZB_URL_TEXT  512   /* room for an origin or a "where" */
+typedef struct azb_url {
+  void *curlu;              /* CURLU *, handed to libcurl as parsed */
+  char *scheme, *host, *port, *path, *query;
+  int loopback, imds;
+} azb_url;
+/* Returns NULL, or why in 'why' (and 'u' is empty). */
+const char *azb_url_parse(const char *url, int flags, azb_url *u,
+                          char *why, size_t whysz);
+void azb_url_free(azb_url *u);
+int azb_url_is_loopback(const char *host);
+/* "scheme://host:port", lower case: two URLs are on one endpoint when equal */
+void azb_url_origin(const azb_url *u, char *buf, size_t n);
+/* "scheme://host[:port]/path" without the query, safe for messages */
+void azb_url_where(const azb_url *u, char *buf, size_t n);
+
+/* Options (azb_opts.c): raise on an unknown key, with a suggestion. */
+void azb_check_options(lua_State *L, int t, int arg, const char *fname,
+                       const char *const *known);
+/* opts[k] as finite seconds in [min, AZB_SECONDS_MAX], or d when absent. */
+double azb_opt_seconds(lua_State *L, int t, const char *k, double d,
+                       double min);
 
 /* One request header, pointing into strings anchored on the Lua stack. */
 typedef struct azb_header {
@@ -291,37 +324,78 @@ typedef struct azb_header {
 } azb_header;
 
 /*
-** Read the headers at idx: an array of "Name: value" strings or a table
-** name -> value. Raises on wrong Lua types. Pushes one value: scratch
-** storage owning '*out' (returns the count), or a message (returns -1)
-** for a malformed header (no colon, bad name, CR/LF in a value).
+** Read the headers table at idx (name -> value) into an array with room
+** for 'extra' more, sorted by name ignoring case. Raises on wrong Lua
+** types. Pushes one value: the array's storage (returns the count), or
+** a message (returns -1) for a malformed or repeated header.
 */
-int azb_headers_collect(lua_State *L, int idx, azb_header **out);
-
-/*
-** Check an absolute URL against the transport's rules: https, or http
-** to a loopback host (also 169.254.169.254 with AZB_URL_IMDS). Pushes
-** the URL without userinfo and query ("https://host/path", safe for
-** messages) and returns 1, or pushes why it is refused and returns 0.
-** '*direct' tells whether the host is loopback/IMDS (never proxied).
-*/
-#define AZB_URL_IMDS  1
-int azb_url_check(lua_State *L, const char *url, int flags, int *direct);
-
-/*
-** Push a table of response headers from raw header lines: names
-** lower-cased, values trimmed, repeated headers joined with ", ".
-*/
+int azb_headers_collect(lua_State *L, int idx, int extra, azb_header **out);
+int azb_header_cmp(const azb_header *a, const azb_header *b);  /* by name */
+int azb_header_is(const azb_header *h, const char *name);
+/* Push a table of response headers from raw header lines: names
+** lower-cased, values trimmed and cleaned, repeats joined with ", ". */
 void azb_push_headers(lua_State *L, const char *p, size_t n);
-
+/*
+** Push nil, "<where>: <curl error>", {kind="timeout"|"transport",
+** curl_code=, retryable=, sent=}; returns 3. 'sent' says whether any
+** request byte left.
+*/
+int azb_curl_fail(lua_State *L, const char *where, int code,
+                  const char *errbuf, long os_errno, int sent);
 /* Default User-Agent: azbatch/<v> Lua/5.4 libcurl/<v>. */
 void azb_push_useragent(lua_State *L);
 
+/* A request for azb_http_start. Strings must stay anchored meanwhile. */
+typedef struct azb_reqspec {
+  const char *method, *url;
+  int url_flags;                 /* AZB_URL_IMDS */
+  const char *origin;            /* NULL, or the origin the URL must be on */
+  const azb_header *headers;     /* from azb_headers_collect */
+  int nheaders;
+  const char *body;              /* NULL: none */
+  size_t bodylen;
+  /* a secret body, written by fill() into the request's own wiped
+  ** buffer; its answer is never given to Lua (see azb_http_response) */
+  int secret;
+  const char *(*fill)(void *ud, azb_buf *body);
+  void *fill_ud;
+  double timeout, connect_timeout;
+  size_t max_response;           /* 0: the transport's */
+  int fresh_connect, keep_headers, verbose;
+  int auth;                      /* stack index of a SharedKey or a TokenCredential, or 0 */
+  const char *scope;             /* for a TokenCredential */
+  size_t scopelen;
+  const char *user_agent, *ca_file, *ca_path;
+} azb_reqspec;
+/* Fill timeouts, agent, CA and verbosity from the Http at hidx and the
+** options table at t (0: none). Pushes anchors on the stack. */
+void azb_http_defaults(lua_State *L, int hidx, int t, azb_reqspec *rs);
+/* Start a request on the open Http at hidx; bodyidx anchors rs->body
+** (0: none). Pushes the Request (returns 1) or a fail (returns 3). */
+int azb_http_start(lua_State *L, int hidx, int bodyidx, const azb_reqspec *rs);
+
+/* A finished request's answer, read in place (token answers). */
+typedef struct azb_response {
+  int ok;                        /* an HTTP answer arrived whole */
+  long status;
+  const azb_buf *body, *hdrs;
+} azb_response;
+int azb_http_response(lua_State *L, int idx, azb_response *out);
+void azb_http_wipe(lua_State *L, int idx);   /* forget the answer */
+
+/* The Authorization value for a request, into 'out'; NULL or why not. */
+const char *azb_sharedkey_authorize(lua_State *L, int kidx,
+                                    const char *method,
+                                    const azb_header *hs, int nh,
+                                    const char *path, const char *query,
+                                    azb_buf *out);
+const char *azb_token_authorize(lua_State *L, int idx, const char *scope,
+                                size_t sn, azb_buf *out);
+
 /*
 ** Strict extraction of top-level string/number members of a JSON object
-** (see azb_util.c for why this is not a general parser). Strings are
-** decoded into 'str' (the caller frees or wipes it). Returns 0, or -1
-** when the text is not one valid JSON object.
+** (azb_jfields.c). Strings are decoded into 'str' (the caller frees or
+** wipes it). Returns 0, or -1 when the text is not one valid JSON object.
 */
 enum { AZB_JNONE, AZB_JSTRING, AZB_JNUMBER, AZB_JOTHER };
 typedef struct azb_jfield {
@@ -332,46 +406,18 @@ typedef struct azb_jfield {
 } azb_jfield;
 int azb_json_fields(const char *s, size_t n, azb_jfield *f, int nf);
 
-/* Options shared by the transport and the token requests. */
-typedef struct azb_netopts {
-  const char *user_agent, *ca_file, *ca_path;
-  double timeout, connect_timeout;        /* seconds */
-} azb_netopts;
-
-/*
-** Reset-and-configure a CURL easy handle (passed as void * so this
-** header needs no curl.h): TLS verification on, http/https only, no
-** redirects, timeouts, CA, user agent, errbuf (CURL_ERROR_SIZE bytes).
-** 'direct' bypasses any proxy (loopback and IMDS). Returns a CURLcode.
-*/
-int azb_easy_setup(void *easy, const azb_netopts *o, int direct,
-                   char *errbuf);
-
-/*
-** Push nil, "<where>: <curl error> (<strerror(os_errno)>)",
-** {kind="timeout"|"transport", curl_code=, retryable=}; returns 3.
-** 'where' holds no secrets; os_errno 0 adds nothing.
-*/
-int azb_curl_fail(lua_State *L, const char *where, int code,
-                  const char *errbuf, long os_errno);
-
-/* Raise "<what>: unknown option 'k'" for a key of table t not in known. */
-void azb_check_keys(lua_State *L, int t, const char *what,
-                    const char *const *known);
-/* opts[k] as a number of seconds in [min, 1 year], or d when absent. */
-double azb_opt_number(lua_State *L, int t, const char *k, double d,
-                      double min);
-
 /*
 ** Run argv (argv[0] searched in PATH when it has no '/') without a
 ** shell, stdin /dev/null, collecting stdout and stderr; SIGKILL after
 ** 'timeout' seconds. Returns the exit status, or -1 with 'why' set.
-** Pure C (no Lua calls).
+** Pure C (azb_proc.c).
 */
 int azb_run(const char *const argv[], double timeout, azb_buf *out,
             azb_buf *err, char *why, size_t whysz);
 
-void azb_util_open(lua_State *L);
+void azb_codec_open(lua_State *L);
+void azb_url_open(lua_State *L);
+void azb_opts_open(lua_State *L);
 void azb_http_open(lua_State *L);
 void azb_auth_open(lua_State *L);
 void azb_token_open(lua_State *L);

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -32,7 +31,7 @@ static const char *const std_headers[] = {
 
 /*
 ** {======================================================
-** String to sign
+** String to sign (pure C: runs inside the transport's request build)
 ** =======================================================
 */
 
@@ -56,94 +55,37 @@ static int qpair_cmp(const void *x, const void *y) {
   return c != 0 ? c : spancmp(a->value, a->vlen, b->value, b->vlen);
 }
 
-/* Compare header names ignoring ASCII case. */
-static int hname_cmp(const azb_header *a, const azb_header *b) {
-  size_t n = a->nlen < b->nlen ? a->nlen : b->nlen;
-  for (size_t i = 0; i < n; i++) {
-    int c = lowerc((unsigned char)a->name[i]) - lowerc((unsigned char)b->name[i]);
-    if (c != 0)
-      return c;
-  }
-  return a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
-}
-
 static int hptr_cmp(const void *x, const void *y) {
-  return hname_cmp(*(const azb_header *const *)x, *(const azb_header *const *)y);
-}
-
-static int hname_is(const azb_header *h, const char *name) {
-  return strlen(name) == h->nlen && azb_strnieq(h->name, name, h->nlen);
+  return azb_header_cmp(*(const azb_header *const *)x,
+                        *(const azb_header *const *)y);
 }
 
 /*
-** Path and raw query as libcurl will send them (it percent-encodes
-** bytes above 0x7f in the path: CURLU_URLENCODE does the same), copied
-** into 'scratch' (4 * (len + 2) bytes) so the CURLU is freed before any
-** Lua call. Returns NULL or why the URL is refused.
+** The string to sign into b, from the method, the header list exactly as
+** it will be sent (checked, no repeated names), the path as libcurl sends
+** it and the raw query (NULL for none). Returns NULL or why.
 */
-static const char *url_parts(const char *url, size_t len, char *scratch,
-                             const char **path, const char **query) {
-  static char const bad[] = "malformed URL";
-  char *p = NULL, *q = NULL;
-  const char *why = NULL;
-  CURLU *u = curl_url();
-  if (u == NULL)
-    return "out of memory";
-  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_PATH, &p, CURLU_URLENCODE) != CURLUE_OK)
-    why = bad;
-  else {
-    curl_url_get(u, CURLUPART_QUERY, &q, 0);   /* absent is fine */
-    if (strlen(p) > 3 * len + 1 || (q != NULL && strlen(q) > len))
-      why = bad;   /* cannot happen: at most every byte becomes %XX */
-    else {
-      strcpy(scratch, p);
-      *path = scratch;
-      scratch += strlen(p) + 1;
-      strcpy(scratch, q ? q : "");
-      *query = scratch;
-    }
-  }
-  curl_free(p);
-  curl_free(q);
-  curl_url_cleanup(u);
-  return why;
-}
-
-/*
-** Push the string to sign. Returns 1, or pushes fail and returns 3.
-** Stack on entry: account string at 'acct'.
-*/
-static int push_sts(lua_State *L, int acct, int imethod, int iurl, int ihdr) {
-  size_t mlen, ulen, alen, qlen, np = 0;
-  const char *method = luaL_checklstring(L, imethod, &mlen);
-  const char *url = luaL_checklstring(L, iurl, &ulen);
-  const char *account = lua_tolstring(L, acct, &alen);
-  const char *path = NULL, *query = NULL, *why;
+static const char *build_sts(azb_buf *b, const char *account, size_t alen,
+                             const char *method, const azb_header *hs,
+                             int nh, const char *path, const char *query) {
   const azb_header *found[NSTD];
-  const azb_header **ocp;
-  azb_header *hs;
-  size_t nocp = 0;
-  char *scratch, *dec;
-  qpair *pairs;
-  luaL_Buffer b;
-  int nh;
-  if (!lua_isnoneornil(L, ihdr))
-    luaL_checktype(L, ihdr, LUA_TTABLE);
-  if (mlen == 0 || strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                          "abcdefghijklmnopqrstuvwxyz") != mlen)
-    return azb_fail(L, "validation", "method",
-                    "shared key: method must be letters only");
-  /* scratch: pairs, then path + query copies, then the decoded query */
-  pairs = (qpair *)lua_newuserdatauv(L, sizeof(qpair) * (ulen / 2 + 2) +
-                                     5 * (ulen + 2), 0);
-  scratch = (char *)(pairs + ulen / 2 + 2);
-  why = url_parts(url, ulen, scratch, &path, &query);
-  if (why != NULL)
-    return azb_fail(L, "validation", "url", "shared key: %s", why);
-  qlen = strlen(query);
-  dec = scratch + 4 * (ulen + 2);
+  const azb_header **ocp = NULL;
+  size_t nocp = 0, np = 0, qlen = query ? strlen(query) : 0;
+  qpair *pairs = NULL;
+  char *dec = NULL, *d;
+  const char *why = NULL;
+  for (const char *m = method; *m; m++)
+    if (!((*m >= 'A' && *m <= 'Z') || (*m >= 'a' && *m <= 'z')))
+      return "the method must be letters only";
+  pairs = (qpair *)malloc(sizeof *pairs * (qlen / 2 + 2));
+  dec = (char *)malloc(qlen + 1);
+  ocp = (const azb_header **)malloc(sizeof *ocp * (size_t)(nh + 1));
+  if (pairs == NULL || dec == NULL || ocp == NULL) {
+    why = "out of memory";
+    goto done;
+  }
   /* decode "a=1&b=2" into pairs; names lower-cased; '+' is a space */
+  d = dec;
   for (size_t i = 0; i < qlen;) {
     size_t j = i, eq;
     while (j < qlen && query[j] != '&')
@@ -152,24 +94,19 @@ static int push_sts(lua_State *L, int acct, int imethod, int iurl, int ihdr) {
       qpair *pr = &pairs[np++];
       for (eq = i; eq < j && query[eq] != '='; eq++)
         ;
-      pr->name = dec;
-      pr->nlen = azb_url_decode(query + i, eq - i, dec, 1);
+      pr->name = d;
+      pr->nlen = azb_url_decode(query + i, eq - i, d, 1);
       for (size_t k = 0; k < pr->nlen; k++)
-        dec[k] = (char)lowerc((unsigned char)dec[k]);
-      dec += pr->nlen;
-      pr->value = dec;
-      pr->vlen = eq < j ? azb_url_decode(query + eq + 1, j - eq - 1, dec, 1) : 0;
-      dec += pr->vlen;
+        d[k] = (char)lowerc((unsigned char)d[k]);
+      d += pr->nlen;
+      pr->value = d;
+      pr->vlen = eq < j ? azb_url_decode(query + eq + 1, j - eq - 1, d, 1) : 0;
+      d += pr->vlen;
     }
     i = j + 1;
   }
   qsort(pairs, np, sizeof *pairs, qpair_cmp);
   /* headers: the standard ones and the ocp-* ones */
-  nh = azb_headers_collect(L, ihdr, &hs);
-  if (nh < 0)
-    return azb_fail(L, "validation", "headers", "shared key: %s",
-                    lua_tostring(L, -1));
-  ocp = (const azb_header **)lua_newuserdatauv(L, sizeof(*ocp) * (size_t)nh, 0);
   memset(found, 0, sizeof found);
   for (int i = 0; i < nh; i++) {
     const azb_header *h = &hs[i];
@@ -178,50 +115,138 @@ static int push_sts(lua_State *L, int acct, int imethod, int iurl, int ihdr) {
       continue;
     }
     for (size_t k = 0; k < NSTD; k++)
-      if (hname_is(h, std_headers[k])) {
+      if (azb_header_is(h, std_headers[k])) {
         if (found[k] != NULL)
-          return azb_fail(L, "validation", "headers",
-                          "shared key: header '%s' given twice", std_headers[k]);
+          why = "a header is given twice";
         found[k] = h;
       }
   }
   qsort(ocp, nocp, sizeof *ocp, hptr_cmp);
   for (size_t i = 1; i < nocp; i++)
-    if (hname_cmp(ocp[i - 1], ocp[i]) == 0)
-      return azb_fail(L, "validation", "headers",
-                      "shared key: header '%s' given twice",
-                      lua_pushlstring(L, ocp[i]->name, ocp[i]->nlen));
-  luaL_buffinit(L, &b);
-  for (size_t i = 0; i < mlen; i++)
-    luaL_addchar(&b, (char)(method[i] >= 'a' ? method[i] - 'a' + 'A' : method[i]));
-  luaL_addchar(&b, '\n');
+    if (azb_header_cmp(ocp[i - 1], ocp[i]) == 0)
+      why = "a header is given twice";
+  if (why != NULL)
+    goto done;
+  for (const char *m = method; *m; m++)
+    azb_buf_addc(b, *m >= 'a' ? *m - 'a' + 'A' : *m);
+  azb_buf_addc(b, '\n');
   for (size_t k = 0; k < NSTD; k++) {
     if (found[k] != NULL)
-      luaL_addlstring(&b, found[k]->value, found[k]->vlen);
-    luaL_addchar(&b, '\n');
+      azb_buf_add(b, found[k]->value, found[k]->vlen);
+    azb_buf_addc(b, '\n');
   }
   for (size_t i = 0; i < nocp; i++) {
     for (size_t k = 0; k < ocp[i]->nlen; k++)
-      luaL_addchar(&b, (char)lowerc((unsigned char)ocp[i]->name[k]));
-    luaL_addchar(&b, ':');
-    luaL_addlstring(&b, ocp[i]->value, ocp[i]->vlen);
-    luaL_addchar(&b, '\n');
+      azb_buf_addc(b, lowerc((unsigned char)ocp[i]->name[k]));
+    azb_buf_addc(b, ':');
+    azb_buf_add(b, ocp[i]->value, ocp[i]->vlen);
+    azb_buf_addc(b, '\n');
   }
-  luaL_addchar(&b, '/');
-  luaL_addlstring(&b, account, alen);
-  luaL_addstring(&b, path[0] ? path : "/");
+  azb_buf_addc(b, '/');
+  azb_buf_add(b, account, alen);
+  azb_buf_adds(b, path != NULL && path[0] ? path : "/");
   for (size_t i = 0; i < np; i++) {
     if (i > 0 && spancmp(pairs[i].name, pairs[i].nlen, pairs[i - 1].name,
                          pairs[i - 1].nlen) == 0)
-      luaL_addchar(&b, ',');   /* repeated name: sorted values, joined */
+      azb_buf_addc(b, ',');   /* repeated name: sorted values, joined */
     else {
-      luaL_addchar(&b, '\n');
-      luaL_addlstring(&b, pairs[i].name, pairs[i].nlen);
-      luaL_addchar(&b, ':');
+      azb_buf_addc(b, '\n');
+      azb_buf_add(b, pairs[i].name, pairs[i].nlen);
+      azb_buf_addc(b, ':');
     }
-    luaL_addlstring(&b, pairs[i].value, pairs[i].vlen);
+    azb_buf_add(b, pairs[i].value, pairs[i].vlen);
   }
-  luaL_pushresult(&b);
+  if (b->oom)
+    why = "out of memory";
+done:
+  free(pairs);
+  free(dec);
+  free(ocp);
+  return why;
+}
+
+/* "SharedKey account:base64(HMAC-SHA256(key, sts))" into out. */
+static const char *sign_sts(const SharedKey *k, const char *account,
+                            const azb_buf *sts, azb_buf *out) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  char sig[AZB_B64LEN(EVP_MAX_MD_SIZE) + 1];
+  if (HMAC(EVP_sha256(), k->key, (int)k->keylen,
+           (const unsigned char *)(sts->p ? sts->p : ""), sts->n, md,
+           &mdlen) == NULL)
+    return "HMAC-SHA256 failed";
+  azb_b64_encode(md, mdlen, sig);
+  OPENSSL_cleanse(md, sizeof md);
+  azb_buf_adds(out, "SharedKey ");
+  azb_buf_adds(out, account);
+  azb_buf_addc(out, ':');
+  azb_buf_adds(out, sig);
+  return out->oom ? "out of memory" : NULL;
+}
+
+const char *azb_sharedkey_authorize(lua_State *L, int kidx,
+                                    const char *method,
+                                    const azb_header *hs, int nh,
+                                    const char *path, const char *query,
+                                    azb_buf *out) {
+  SharedKey *k = (SharedKey *)luaL_checkudata(L, kidx, AZB_SHAREDKEY);
+  const char *account, *why;
+  size_t alen;
+  azb_buf sts;
+  if (k->closed)
+    return "the " AZB_SHAREDKEY " is closed";
+  lua_getiuservalue(L, kidx, UV_ACCOUNT);   /* anchored by the key */
+  account = lua_tolstring(L, -1, &alen);
+  lua_pop(L, 1);
+  azb_buf_init(&sts);
+  why = build_sts(&sts, account, alen, method, hs, nh, path, query);
+  if (why == NULL)
+    why = sign_sts(k, account, &sts, out);
+  azb_buf_wipe(&sts);
+  return why;
+}
+
+/*
+** The string to sign (and, when k is given, the signature) for a URL and
+** a header table, as the transport would build them: pushes the result or
+** a fail. For tests and for callers with their own transport.
+*/
+static int push_signed(lua_State *L, SharedKey *k) {
+  const char *method = luaL_checkstring(L, 2), *url = luaL_checkstring(L, 3);
+  const char *account, *why;
+  char errs[320];
+  azb_header *hs;
+  azb_url u;
+  azb_buf sts, out;
+  int nh;
+  size_t alen;
+  lua_settop(L, 4);
+  lua_getiuservalue(L, 1, UV_ACCOUNT);                  /* 5 */
+  account = lua_tolstring(L, 5, &alen);
+  nh = azb_headers_collect(L, 4, 0, &hs);              /* 6 (may raise) */
+  if (nh < 0)
+    return azb_fail(L, "validation", "headers", "shared key: %s",
+                    lua_tostring(L, -1));
+  if (azb_url_parse(url, 0, &u, errs, sizeof errs) != NULL)
+    return azb_fail(L, "validation", "url", "shared key: url: %s", errs);
+  azb_buf_init(&sts);
+  azb_buf_init(&out);
+  why = build_sts(&sts, account, alen, method, hs, nh, u.path, u.query);
+  azb_url_free(&u);
+  if (why == NULL && k != NULL)
+    why = sign_sts(k, account, &sts, &out);
+  if (why != NULL) {
+    azb_buf_wipe(&sts);
+    azb_buf_wipe(&out);
+    return azb_fail(L, "validation", strncmp(why, "the method", 10) == 0
+                    ? "method" : "headers", "shared key: %s", why);
+  }
+  if (k != NULL)
+    lua_pushlstring(L, out.p, out.n);
+  else
+    lua_pushlstring(L, sts.p ? sts.p : "", sts.n);
+  azb_buf_wipe(&sts);
+  azb_buf_wipe(&out);
   return 1;
 }
 
@@ -290,33 +315,12 @@ static int key_account(lua_State *L) {
 /* sk:string_to_sign(method, url [, headers]) -> string, or fail */
 static int key_string_to_sign(lua_State *L) {
   check_open_key(L);
-  lua_settop(L, 4);
-  lua_getiuservalue(L, 1, UV_ACCOUNT);
-  return push_sts(L, 5, 2, 3, 4);
+  return push_signed(L, NULL);
 }
 
 /* sk:sign(method, url [, headers]) -> "SharedKey acct:sig", or fail */
 static int key_sign(lua_State *L) {
-  SharedKey *k = check_open_key(L);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  char sig[AZB_B64LEN(EVP_MAX_MD_SIZE) + 1];
-  size_t slen;
-  const char *sts;
-  int r;
-  lua_settop(L, 4);
-  lua_getiuservalue(L, 1, UV_ACCOUNT);
-  r = push_sts(L, 5, 2, 3, 4);
-  if (r != 1)
-    return r;
-  sts = lua_tolstring(L, -1, &slen);
-  if (HMAC(EVP_sha256(), k->key, (int)k->keylen, (const unsigned char *)sts,
-           slen, md, &mdlen) == NULL)
-    return luaL_error(L, "shared key: HMAC-SHA256 failed");
-  azb_b64_encode(md, mdlen, sig);
-  OPENSSL_cleanse(md, sizeof md);
-  lua_pushfstring(L, "SharedKey %s:%s", lua_tostring(L, 5), sig);
-  return 1;
+  return push_signed(L, check_open_key(L));
 }
 
 /* sk:close() -> true; also __gc and __close; wipes the key */

@@ -22,9 +22,24 @@ static int clock_time(lua_State *L) {
   return 1;
 }
 
+/* core.sleep(seconds) -> true: blocks the process (the scheduler's nap) */
+static int clock_sleep(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  struct timespec ts;
+  luaL_argcheck(L, s >= 0 && s <= 86400.0 * 365, 1,
+                "must be a finite number of seconds >= 0");
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0)
+    ;   /* EINTR: sleep the rest */
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg clock_funcs[] = {
   {"now", clock_now},
   {"time", clock_time},
+  {"sleep", clock_sleep},
   {NULL, NULL}
 };
 

@@ -21,6 +21,11 @@ int luaopen_azbatch_core(lua_State *L) {
   azb_schema_open(L);
   azb_plan_open(L);
   azb_clock_open(L);
-  azb_util_open(L); azb_http_open(L); azb_auth_open(L); azb_token_open(L);
+  azb_codec_open(L);
+  azb_url_open(L);
+  azb_opts_open(L);
+  azb_http_open(L);
+  azb_auth_open(L);
+  azb_token_open(L);
   return 1;
 }

@@ -1,10 +1,14 @@
---- The Batch client: builds, signs and sends requests, retries what is
--- worth retrying, and turns responses into tables or fail values.
+--- The Batch client: builds and sends requests over the one transport,
+-- retries what is worth retrying, and turns responses into tables or fail
+-- values. The request itself (URL parsed once, headers, Content-Length,
+-- signature) is built in C inside the call that sends it.
 local core = require "azbatch.core"
 local json = require "azbatch.json"
+local check = require "azbatch.check"
 local retry = require "azbatch.retry"
 local parallel = require "azbatch.parallel"
 local credential = require "azbatch.credential"
+local transport = require "azbatch.transport"
 
 local M = {}
 
@@ -13,70 +17,64 @@ Client.__index = Client
 Client.__name = "azbatch.Client"
 M.Client = Client
 
-local OPTIONS = { endpoint = true, credential = true, account = true, timeout = true, connect_timeout = true,
-  ca_file = true, ca_path = true, retry = true, http = true, scope = true, user_agent = true,
-  max_connections = true, api_version = true }
+local OPTIONS = check.set { "endpoint", "credential", "account", "timeout", "connect_timeout", "ca_file",
+  "ca_path", "retry", "http", "scope", "user_agent", "max_connections", "max_response", "verbose",
+  "api_version" }
 
-local function is_loopback(host)
-  return host == "localhost" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil or host == "[::1]"
+-- The first label of https://{account}.{region}.batch.azure.com, or nil.
+local function account_of(host)
+  return host:lower():match("^([a-z0-9][a-z0-9-]*)%.[a-z0-9-]+%.batch%.azure%.com$")
 end
 
---- Split "https://host[:port][/...]" into scheme, host; nil when not a URL.
-local function parse_endpoint(url)
-  local scheme, host = url:match("^(%a[%w+.-]*)://([^/:?#]+)")
-  if not scheme and url:match("^[%w.-]+$") then return "https", url end   -- az accepts a bare host
-  return scheme and scheme:lower(), host
+local function bad_endpoint(msg)
+  return nil, "client.endpoint: " .. msg, { kind = "validation", field = "client.endpoint" }
 end
 
 --- azbatch.client{endpoint=, credential=, ...} -> Client | fail
 function M.new(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then
-    error(("bad argument #1 to 'client' (table expected, got %s)"):format(type(opts)), 2)
-  end
-  for k in pairs(opts) do
-    if not OPTIONS[k] then error(("bad argument #1 to 'client' (unknown option '%s')"):format(tostring(k)), 2) end
+  opts = check.options(opts, 1, "client", OPTIONS)
+  for _, k in ipairs { "timeout", "connect_timeout" } do check.seconds(opts[k], k, "client") end
+  for _, k in ipairs { "endpoint", "account", "scope", "user_agent", "ca_file", "ca_path", "api_version" } do
+    check.type(opts[k], "string", k, "client")
   end
   local endpoint = opts.endpoint or os.getenv("AZURE_BATCH_ENDPOINT")
   if not endpoint or endpoint == "" then
-    return nil, "client.endpoint: required (pass endpoint= or set AZURE_BATCH_ENDPOINT)",
-      { kind = "validation", field = "client.endpoint" }
+    return bad_endpoint("required (pass endpoint= or set AZURE_BATCH_ENDPOINT)")
   end
-  local scheme, host = parse_endpoint(endpoint)
-  if not host or (scheme ~= "https" and scheme ~= "http") then
-    return nil, ("client.endpoint: expected https://{account}.{region}.batch.azure.com, got %q"):format(endpoint),
-      { kind = "validation", field = "client.endpoint" }
+  if not endpoint:match("^%a[%w+.-]*://") then endpoint = "https://" .. endpoint end  -- az accepts a bare host
+  local u, why = core.url_check(endpoint)
+  if not u then return bad_endpoint(why:gsub("^url: ", "")) end
+  if endpoint:find("?", 1, true) or not endpoint:match("^%a[%w+.-]*://[^/]*/?$") then
+    return bad_endpoint(("expected https://{account}.{region}.batch.azure.com with no path or query, got %q")
+      :format(core.sanitize(endpoint, 200)))
   end
-  if scheme == "http" and not is_loopback(host) then
-    return nil, ("client.endpoint: http:// is only allowed to loopback addresses (got host %q); use https://")
-      :format(host), { kind = "validation", field = "client.endpoint" }
-  end
-  if not endpoint:match("^%a[%w+.-]*://") then endpoint = "https://" .. endpoint end
-  endpoint = endpoint:gsub("/+$", "")
   local cred = opts.credential
   if cred == nil then
-    local why, err
+    local err
     cred, why, err = credential.from_env()
     if not cred then return nil, why, err end
   end
-  local http = opts.http
-  local own_http = false
-  if not http then
-    http = core.http { timeout = opts.timeout, connect_timeout = opts.connect_timeout, ca_file = opts.ca_file,
-      ca_path = opts.ca_path, user_agent = opts.user_agent, max_connections = opts.max_connections }
+  local http, own_http = opts.http, false
+  if http == nil and opts.max_connections then
+    http = core.http { max_connections = opts.max_connections }
     own_http = true
   end
   local self = setmetatable({
-    endpoint = endpoint,
-    host = host,
-    account = opts.account or (credential.is_shared_key(cred) and cred:account()) or host:match("^([^.]+)"),
+    endpoint = u.where:gsub("/$", ""),
+    origin = u.origin,
+    host = u.host,
+    account = opts.account or (credential.is_shared_key(cred) and cred:account()) or account_of(u.host),
     credential = cred,
-    http = http,
+    http = http or transport.shared(),
     own_http = own_http,
     scope = opts.scope or credential.BATCH_SCOPE,
     api_version = opts.api_version or core.API_VERSION,
     retry = retry.policy(opts.retry),
-    timeout = opts.timeout,
+    -- per-request transport settings
+    net = { timeout = opts.timeout, connect_timeout = opts.connect_timeout, ca_file = opts.ca_file,
+      ca_path = opts.ca_path, user_agent = opts.user_agent, max_response = opts.max_response,
+      verbose = opts.verbose },
+    inflight = setmetatable({}, { __mode = "k" }),
   }, Client)
   return self
 end
@@ -87,220 +85,327 @@ function Client:__tostring()
   return ("azbatch.Client(%s, %s)"):format(self.endpoint, how)
 end
 
---- Release the transport (if the client made it). Idempotent.
+local CLOSED = "the azbatch.Client was closed"
+
+--- End this client's requests in flight (their callers get a fail) and
+-- release its own transport, if it made one; a shared transport and other
+-- clients' requests go on. Idempotent.
 function Client:close()
-  if not self.closed then
-    self.closed = true
-    if self.own_http then self.http:close() end
-  end
+  if self.closed then return end
+  self.closed = true
+  for req in pairs(self.inflight) do req:cancel(CLOSED) end
+  if self.own_http then self.http:close() end
 end
 Client.__close = Client.close
 Client.__gc = Client.close
 
-local function check_open(self)
-  if getmetatable(self) ~= Client then error("bad self: azbatch.Client expected", 3) end
-  if self.closed then error("attempt to use a closed azbatch.Client", 3) end
+local function check_open(self, level)
+  if getmetatable(self) ~= Client then error("bad self: azbatch.Client expected", (level or 2) + 1) end
+  if self.closed then error("attempt to use a closed azbatch.Client", (level or 2) + 1) end
 end
 M.check_open = check_open
 
--- Query string with names in lower case as the service documents them,
--- values percent-encoded; arrays ($select, $expand) comma-joined.
+-- Query string with names as given and values percent-encoded; arrays
+-- ($select, $expand) comma-joined; integers written as integers. The
+-- client's api-version unless the query names its own.
 local function query_string(query, api_version)
   local names = {}
-  for k in pairs(query or {}) do names[#names + 1] = k end
+  for k in pairs(query or {}) do
+    if type(k) ~= "string" then error("bad query: names must be strings", 4) end
+    names[#names + 1] = k
+  end
   table.sort(names)
-  local parts = { "api-version=" .. core.url_encode(api_version) }
+  local parts = {}
+  if not (query and query["api-version"] ~= nil) then
+    parts[1] = "api-version=" .. core.url_encode(api_version)
+  end
   for _, k in ipairs(names) do
     local v = query[k]
     if type(v) == "table" then v = table.concat(v, ",") end
-    if v ~= nil and v ~= false then parts[#parts + 1] = k .. "=" .. core.url_encode(tostring(v)) end
+    if math.type(v) == "float" and v == math.floor(v) and v >= -2^53 and v <= 2^53 then v = math.tointeger(v) end
+    if v ~= nil and v ~= false then parts[#parts + 1] = core.url_encode(k) .. "=" .. core.url_encode(tostring(v)) end
   end
   return table.concat(parts, "&")
 end
 
--- One-line text of a Batch error body: "<code>: <message> [key=value, ...]".
+local function clean(s, max)
+  if type(s) ~= "string" then return nil end
+  return core.sanitize(s, max or 512)
+end
+
+-- A Batch or ARM error body into fail values: "<code>: <message> [detail]".
+-- Every string from the service is cleaned before it reaches a message or
+-- a table a CLI may print.
 local function api_error(status, headers, body, attempts)
-  local err = { kind = "api", status = status, request_id = headers["request-id"],
-    client_request_id = headers["client-request-id"], retry_after = retry.retry_after(headers),
-    attempts = attempts }
+  local err = { kind = "api", status = status, request_id = clean(headers["request-id"]
+      or headers["x-ms-request-id"], 128),
+    client_request_id = clean(headers["client-request-id"], 128), retry_after = retry.retry_after(headers),
+    attempts = attempts, values = {} }
   local decoded = body ~= "" and json.decode(body) or nil
   if type(decoded) == "table" and type(decoded.error) == "table" then decoded = decoded.error end  -- ARM shape
   if type(decoded) == "table" and type(decoded.code) == "string" then
-    err.code = decoded.code
+    err.code = clean(decoded.code, 128)
     local m = decoded.message
     if type(m) == "table" then m = m.value end
-    err.message = type(m) == "string" and m:match("^[^\r\n]*") or ""
-    err.values = {}
-    for _, kv in ipairs(type(decoded.values) == "table" and decoded.values or {}) do
-      if type(kv) == "table" then err.values[#err.values + 1] = { key = kv.key, value = kv.value } end
+    err.message = clean(type(m) == "string" and m:match("^[^\r\n]*") or "")
+    local values = decoded.values or decoded.details
+    for _, kv in ipairs(type(values) == "table" and values or {}) do
+      if type(kv) == "table" then
+        local key = kv.key or kv.code
+        local value = kv.value or kv.message
+        if type(key) == "string" and (type(value) == "string" or math.type(value)) then
+          err.values[#err.values + 1] = { key = clean(key, 128), value = clean(tostring(value)) }
+        end
+      end
     end
   else
     err.code = ("HTTP%d"):format(status)
     err.message = status == 404 and "not found" or ("HTTP status %d"):format(status)
   end
   local details = {}
-  for _, kv in ipairs(err.values or {}) do
-    if kv.key ~= nil and kv.key ~= "AuthenticationErrorDetail" then
-      details[#details + 1] = ("%s=%s"):format(tostring(kv.key), tostring(kv.value))
-    end
-  end
+  for _, kv in ipairs(err.values) do details[#details + 1] = ("%s=%s"):format(kv.key, kv.value) end
   local text = ("%s: %s"):format(err.code, err.message)
   if #details > 0 then text = text .. " [" .. table.concat(details, ", ") .. "]" end
   if err.request_id then text = text .. " (request-id " .. err.request_id .. ")" end
   return nil, text, err
 end
+M.api_error = api_error
 
---- Authorization header for one attempt, or fail.
-function Client:authorize(method, url, headers)
-  local cred = self.credential
-  if credential.is_shared_key(cred) then
-    headers[#headers + 1] = "Authorization: " .. cred:sign(method, url, headers)
-    return true
-  end
-  local token, why, err = cred:token(self.scope)
-  if not token then
-    -- Still an auth failure to the caller; the cause (transport, timeout)
-    -- and whether it is worth retrying are kept.
-    err = err or {}
-    err.cause = err.kind ~= "auth" and err.kind or nil
-    err.kind = "auth"
-    return nil, why, err
-  end
-  headers[#headers + 1] = "Authorization: Bearer " .. token
-  return true
-end
+local REQUEST_OPTS = check.set { "query", "body", "kind", "headers", "if_match", "if_none_match", "ok",
+  "timeout", "retry", "url", "fresh_connect" }
+local METHODS = check.set { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" }
 
 --- client:request(method, path, opts) -> value, response | fail
 -- opts: query, body (string or table), kind (descriptor for a table body),
 -- headers (name -> value), if_match, if_none_match, ok (extra accepted
 -- statuses, e.g. {404}), timeout, retry (options or false), url (absolute,
--- e.g. an odata.nextLink), fresh_connect (send on a new connection, so
--- libcurl never re-sends it by itself: for calls that are not idempotent).
+-- e.g. an odata.nextLink: it must be on the client's endpoint),
+-- fresh_connect (send on a new connection, so libcurl never re-sends it
+-- by itself: for calls that are not idempotent).
+-- On failure err.outcome = "unknown" says the operation may have taken
+-- effect (an attempt may have reached the service and its answer is lost);
+-- without it, the failure means it did not.
 function Client:request(method, path, opts)
   check_open(self)
-  opts = opts or {}
+  if type(method) ~= "string" or not METHODS[method:upper()] then
+    error(("bad argument #1 to 'request' (one of GET, HEAD, POST, PUT, PATCH, DELETE expected, got %s)")
+      :format(type(method) == "string" and ("%q"):format(method) or type(method)), 2)
+  end
+  opts = check.options(opts, 3, "request", REQUEST_OPTS)
+  check.seconds(opts.timeout, "timeout", "request")
   method = method:upper()
   local url = opts.url
-  if not url then
+  if url == nil then
+    if type(path) ~= "string" or path:sub(1, 1) ~= "/" then
+      error(("bad argument #2 to 'request' (a path starting with '/' expected, got %s)")
+        :format(type(path) == "string" and ("%q"):format(path) or type(path)), 2)
+    end
     url = self.endpoint .. path .. "?" .. query_string(opts.query, self.api_version)
-  elseif url:sub(1, #self.endpoint + 1) ~= self.endpoint .. "/" then
-    return nil, ("request: next link %q is not on this account's endpoint"):format(url),
-      { kind = "validation", field = "url" }
+  elseif type(url) ~= "string" then
+    error("bad argument #3 to 'request' (option 'url' must be a string)", 2)
   end
   local body = opts.body
   if type(body) == "table" then
     local text, why, err = json.encode(body, opts.kind)
     if not text then return nil, why, err end
     body = text
+  elseif body ~= nil and type(body) ~= "string" then
+    error("bad argument #3 to 'request' (option 'body' must be a string or a table)", 2)
   end
   local policy = opts.retry ~= nil and retry.policy(opts.retry) or self.retry
   local client_request_id = core.uuid()       -- the same for every attempt of this call
   local started = core.now()
+  local mutating = method ~= "GET" and method ~= "HEAD"
+  local maybe_applied = false                 -- an earlier attempt may have taken effect
+  local net = self.net
   local attempt = 0
   while true do
     attempt = attempt + 1
     local headers = {
-      "ocp-date: " .. core.rfc1123(),
-      "client-request-id: " .. client_request_id,
-      "return-client-request-id: true",
-      "Accept: application/json",
+      ["ocp-date"] = core.rfc1123(),
+      ["client-request-id"] = client_request_id,
+      ["return-client-request-id"] = "true",
+      ["Accept"] = "application/json",
     }
-    if body then
-      headers[#headers + 1] = "Content-Type: application/json; odata=minimalmetadata"
-    end
-    if body or method == "POST" or method == "PUT" or method == "PATCH" then
-      headers[#headers + 1] = "Content-Length: " .. (body and #body or 0)
-    end
-    if opts.if_match then headers[#headers + 1] = "If-Match: " .. opts.if_match end
-    if opts.if_none_match then headers[#headers + 1] = "If-None-Match: " .. opts.if_none_match end
-    for k, v in pairs(opts.headers or {}) do headers[#headers + 1] = k .. ": " .. v end
-    local ok, why, err = self:authorize(method, url, headers)
-    if not ok then
-      err.attempts = attempt
-      if not err.retryable or attempt >= policy.max_attempts then return nil, why, err end
-      local delay = retry.delay(policy, attempt)
-      if core.now() - started + delay > policy.max_elapsed then return nil, why, err end
-      parallel.sleep(delay, self.http)
-      goto continue
-    end
-    local req
-    req, why, err = self.http:start { method = method, url = url, headers = headers, body = body,
-      timeout = opts.timeout, fresh_connect = opts.fresh_connect }
-    if not req then return nil, why, err end
-    parallel.await(self.http, req)
-    local status, rheaders, rbody = req:result()
-    local accepted = status and (status >= 200 and status < 300)
-    if status and not accepted then
-      for _, s in ipairs(opts.ok or {}) do accepted = accepted or s == status end
-    end
-    if accepted then
-      local resp = { status = status, headers = rheaders, request_id = rheaders["request-id"],
-        client_request_id = rheaders["client-request-id"] or client_request_id, etag = rheaders["etag"],
-        attempts = attempt }
-      if rbody ~= "" and (rheaders["content-type"] or ""):find("json", 1, true) then
-        local value, jwhy, jerr = json.decode(rbody)
-        if value == nil then return nil, jwhy, jerr end
-        return value, resp
+    if body then headers["Content-Type"] = "application/json; odata=minimalmetadata" end
+    headers["If-Match"] = opts.if_match
+    headers["If-None-Match"] = opts.if_none_match
+    for k, v in pairs(opts.headers or {}) do headers[k] = v end
+    local auth, scope = self.credential, nil
+    local why, err
+    if not credential.is_shared_key(auth) then
+      scope = self.scope
+      auth, why, err = credential.ensure(self.credential, scope, self.http)
+      if self.closed then return nil, "request: " .. CLOSED, { kind = "transport", cancelled = true } end
+      if not auth then
+        -- still an auth failure to the caller; the cause (transport,
+        -- timeout) and whether it is worth retrying are kept
+        err = err or {}
+        err.cause = err.kind ~= "auth" and err.kind or err.cause
+        err.kind = "auth"
+        err.attempts = attempt
+        if not (err.retryable or err.cause == "timeout") or attempt >= policy.max_attempts then
+          return nil, why, err
+        end
+        local delay = retry.delay(policy, attempt)
+        if core.now() - started + delay > policy.max_elapsed then return nil, why, err end
+        parallel.sleep(delay)
+        goto continue
       end
-      return true, resp
     end
-    -- Failure: retry or report.
-    local fail_msg, fail_err
-    if status then
-      if status == 401 and not credential.is_shared_key(self.credential) and attempt == 1 then
-        -- A token revoked or expired early: fetch a fresh one once.
-        if self.credential.clear then self.credential:clear() end
+    do
+      local req
+      req, why, err = self.http:start { method = method, url = url, headers = headers, body = body,
+        origin = self.origin, auth = auth, scope = scope, timeout = opts.timeout or net.timeout,
+        connect_timeout = net.connect_timeout, ca_file = net.ca_file, ca_path = net.ca_path,
+        user_agent = net.user_agent, max_response = net.max_response, verbose = net.verbose,
+        fresh_connect = opts.fresh_connect }
+      if not req then return nil, why, err end
+      self.inflight[req] = true
+      parallel.await(self.http, req)
+      self.inflight[req] = nil
+      local status, rheaders, rbody = req:result()
+      local accepted = status and (status >= 200 and status < 300)
+      if status and not accepted then
+        for _, s in ipairs(opts.ok or {}) do accepted = accepted or s == status end
       end
-      local _
-      _, fail_msg, fail_err = api_error(status, rheaders, rbody, attempt)
-    else
-      fail_msg, fail_err = rheaders, rbody            -- result() returned nil, msg, err
-      fail_err.attempts = attempt
+      if accepted then
+        local resp = { status = status, headers = rheaders, request_id = clean(rheaders["request-id"], 128),
+          client_request_id = clean(rheaders["client-request-id"], 128) or client_request_id,
+          etag = rheaders["etag"], attempts = attempt, maybe_applied = maybe_applied }
+        if rbody ~= "" and (rheaders["content-type"] or ""):find("json", 1, true) then
+          local value, jwhy = json.decode(rbody)
+          if value == nil then
+            local e = { kind = "api", code = "InvalidResponse", status = status, request_id = resp.request_id,
+              attempts = attempt }
+            return nil, ("request: %s %s: the service answered with malformed JSON (%s)")
+              :format(method, path or "(next link)", jwhy), e
+          end
+          return value, resp
+        end
+        return true, resp
+      end
+      -- failure: retry or report
+      local fail_msg, fail_err
+      if status then
+        if status == 401 and not credential.is_shared_key(self.credential) and attempt == 1 then
+          -- a token revoked or expired early: fetch a fresh one once
+          if self.credential.clear then self.credential:clear() end
+        end
+        local _
+        _, fail_msg, fail_err = api_error(status, rheaders, rbody, attempt)
+      else
+        fail_msg, fail_err = rheaders, rbody            -- result() returned nil, msg, err
+        fail_err.attempts = attempt
+      end
+      fail_err.client_request_id = fail_err.client_request_id or client_request_id
+      -- may this attempt have taken effect? A request whose bytes never
+      -- left, a 429 or a 503 did not; a lost answer or a 500 may have
+      local this_maybe = mutating and ((status == nil and fail_err.sent ~= false)
+        or status == 500 or status == 502 or status == 504 or status == 408)
+      local again = (retry.retryable(status, fail_err) or (status == 401 and attempt == 1
+        and not credential.is_shared_key(self.credential)))
+      local delay = again and retry.delay(policy, attempt, status and fail_err.retry_after)
+      if not again or attempt >= policy.max_attempts or core.now() - started + delay > policy.max_elapsed then
+        if this_maybe then fail_err.outcome = "unknown" end
+        fail_err.maybe_applied = maybe_applied or nil
+        return nil, fail_msg, fail_err
+      end
+      maybe_applied = maybe_applied or this_maybe
+      parallel.sleep(delay)
+      if self.closed then
+        return nil, "request: " .. CLOSED, { kind = "transport", cancelled = true,
+          outcome = maybe_applied and "unknown" or nil }
+      end
     end
-    fail_err.client_request_id = fail_err.client_request_id or client_request_id
-    local again = (retry.retryable(status, fail_err) or (status == 401 and attempt == 1
-      and not credential.is_shared_key(self.credential)))
-    if not again or attempt >= policy.max_attempts then return nil, fail_msg, fail_err end
-    local delay = retry.delay(policy, attempt, status and fail_err.retry_after)
-    if core.now() - started + delay > policy.max_elapsed then return nil, fail_msg, fail_err end
-    parallel.sleep(delay, self.http)
     ::continue::
   end
 end
 
---- Iterate over a paged list, following odata.nextLink.
--- Produces each item; on a failure produces false, message, err once, then stops.
-function Client:pages(path, opts)
+-- One page fetch for pages(): the page's items and the next link, or fail.
+local function fetch_page(self, path, query, next_url, seen)
+  local page, why, err = self:request("GET", path, { url = next_url, query = next_url == nil and query or nil })
+  if not page then return nil, why, err end
+  local function invalid(what)
+    return nil, ("%s: the service sent a malformed page (%s)"):format(path, what),
+      { kind = "api", code = "InvalidResponse" }
+  end
+  if type(page) ~= "table" then return invalid("not a JSON object") end
+  local items = page.value
+  if items == nil then items = {} end
+  if type(items) ~= "table" then return invalid("'value' is not an array") end
+  for i = 1, #items do
+    if type(items[i]) ~= "table" then return invalid(("item %d is not an object"):format(i)) end
+  end
+  local link = page["odata.nextLink"]
+  if link ~= nil and type(link) ~= "string" then return invalid("'odata.nextLink' is not a string") end
+  if link == "" then link = nil end
+  if link then
+    if seen[link] then
+      return nil, ("%s: the service sent the same odata.nextLink twice; stopping (it would never end)"):format(path),
+        { kind = "api", code = "InvalidResponse" }
+    end
+    seen[link] = true
+  end
+  return items, link
+end
+
+--- A paged list as a function producing each item, or nil at the end, or
+-- fail (once) on a failure. Used by collect() and the raising iterator.
+function Client:page_reader(path, query)
   check_open(self)
-  local items, i, next_url, done = nil, 0, nil, false
-  local first = true
+  local items, i, next_url, done, started = nil, 0, nil, false, false
+  local seen = {}
   return function()
     while true do
       if items and i < #items then
         i = i + 1
         return items[i]
       end
-      if done or (not first and not next_url) then return nil end
-      local page, why, err = self:request("GET", path, { url = next_url, query = first and opts or nil })
-      first = false
-      if not page then
+      if done or (started and not next_url) then return nil end
+      if self.closed then
         done = true
-        return false, why, err
+        return nil, "list: " .. CLOSED, { kind = "transport", cancelled = true }
       end
-      items, i = type(page.value) == "table" and page.value or {}, 0
-      next_url = page["odata.nextLink"]
+      local got, link_or_why, err = fetch_page(self, path, query, next_url, seen)
+      started = true
+      if not got then
+        done = true
+        return nil, link_or_why, err
+      end
+      items, next_url, i = got, link_or_why, 0
     end
   end
 end
 
---- Gather an iterator's items into an array, or fail.
-function M.collect(iter)
+--- Iterate over a paged list, following odata.nextLink. A failure raises,
+-- as io.lines does; azbatch.collect(...) returns fail instead.
+function Client:pages(path, query)
+  local read = self:page_reader(path, query)
+  local iter = function()
+    local item, why = read()
+    if item == nil and why ~= nil then error(why, 2) end
+    return item
+  end
+  return setmetatable({}, { __call = iter, __name = "azbatch.Pages", reader = read })
+end
+
+--- Gather a list into an array, or fail. Takes what a list method returns.
+function M.collect(list)
+  local mt = getmetatable(list)
+  local read = type(mt) == "table" and mt.reader
+  if not read then
+    error(("bad argument #1 to 'collect' (a list from a client method expected, got %s)"):format(type(list)), 2)
+  end
   local out = {}
-  for item, why, err in iter do
-    if item == false then return nil, why, err end
+  while true do
+    local item, why, err = read()
+    if item == nil then
+      if why ~= nil then return nil, why, err end
+      return out
+    end
     out[#out + 1] = item
   end
-  return out
 end
 
 return M

@@ -1,7 +1,12 @@
 --- Credentials: Shared Key and Microsoft Entra ID, and the default chain.
--- The token work (requests, cache, refresh) is in C; the order in which
--- sources are tried is policy, so it is here.
+-- The token work (building requests, reading answers, the cache) is in C
+-- and sans-I/O; the requests go over a transport like every other one, so
+-- a token fetch yields inside azbatch.parallel. The order in which sources
+-- are tried is policy, so it is here.
 local core = require "azbatch.core"
+local check = require "azbatch.check"
+local parallel = require "azbatch.parallel"
+local transport = require "azbatch.transport"
 
 local M = {}
 
@@ -21,8 +26,11 @@ function M.shared_key(account, key)
   return core.shared_key(account, key)
 end
 
-local function token_kind(kind)
+local function token_kind(kind, fname)
   return function(opts)
+    if opts ~= nil and type(opts) ~= "table" then
+      error(("bad argument #1 to '%s' (table expected, got %s)"):format(fname, type(opts)), 2)
+    end
     local o = { kind = kind }
     for k, v in pairs(opts or {}) do o[k] = v end
     return core.token_credential(o)
@@ -30,13 +38,42 @@ local function token_kind(kind)
 end
 
 --- Service principal with a client secret.
-M.client_secret = token_kind("client_secret")
+M.client_secret = token_kind("client_secret", "client_secret")
 --- Workload identity: a federated token file exchanged for an Entra ID token.
-M.workload = token_kind("workload")
+M.workload = token_kind("workload", "workload")
 --- Managed identity through the instance metadata endpoint.
-M.managed_identity = token_kind("managed_identity")
+M.managed_identity = token_kind("managed_identity", "managed_identity")
 --- The Azure CLI's cached login (az account get-access-token).
-M.azure_cli = token_kind("azure_cli")
+M.azure_cli = token_kind("azure_cli", "azure_cli")
+
+--- Is this a Shared Key credential?
+function M.is_shared_key(cred)
+  local mt = getmetatable(cred)
+  return type(mt) == "table" and mt.__name == "azbatch.SharedKey"
+end
+
+local function is_token(cred)
+  local mt = getmetatable(cred)
+  return type(mt) == "table" and mt.__name == "azbatch.TokenCredential"
+end
+
+-- One C credential: a fresh token in its cache, fetched over 'http' when
+-- needed. Returns the credential, or fail.
+local function fetch(c, scope, http)
+  if c:expires(scope) then return c end
+  local ok, why, err
+  if c:kind() == "azure_cli" then
+    ok, why, err = c:run(scope)
+  else
+    local req
+    req, why, err = c:start(http, scope)
+    if not req then return nil, why, err end
+    parallel.await(http, req)
+    ok, why, err = c:finish(scope, req)
+  end
+  if not ok then return nil, why, err end
+  return c
+end
 
 local Chain = {}
 Chain.__index = Chain
@@ -52,16 +89,16 @@ end
 
 --- The first source that yields a token is kept for later calls, as
 -- DefaultAzureCredential does: no surprise switch of identity mid-script.
-function Chain:token(scope)
-  if self.chosen then return self.chosen:token(scope) end
+function Chain:ensure(scope, http)
+  if self.chosen then return fetch(self.chosen, scope, http) end
   local reasons = {}
   for _, source in ipairs(self.sources) do
-    local token, expires = source:token(scope)
-    if token then
+    local c, why = fetch(source, scope, http)
+    if c then
       self.chosen = source
-      return token, expires
+      return c
     end
-    reasons[#reasons + 1] = expires     -- the message (never holds secrets)
+    reasons[#reasons + 1] = why        -- the message (never holds secrets)
   end
   if #reasons == 0 then reasons[1] = "no credential source is configured" end
   return nil, "auth: no credential could get a token: " .. table.concat(reasons, "; "),
@@ -75,54 +112,88 @@ end
 
 --- A chain of credentials tried in order.
 function M.chain(sources)
+  if type(sources) ~= "table" then
+    error(("bad argument #1 to 'chain' (table expected, got %s)"):format(type(sources)), 2)
+  end
+  for i, s in ipairs(sources) do
+    if not is_token(s) then
+      error(("bad argument #1 to 'chain' (item %d is not an Entra ID credential)"):format(i), 2)
+    end
+  end
   return setmetatable({ sources = sources }, Chain)
 end
+
+--- Make sure 'cred' (a token credential or a chain) holds a fresh token
+-- for 'scope', fetching it over 'http'. Returns the C credential that
+-- holds it (the transport writes the header from it), or fail.
+function M.ensure(cred, scope, http)
+  if getmetatable(cred) == Chain then return cred:ensure(scope, http) end
+  if is_token(cred) then return fetch(cred, scope, http) end
+  error("bad credential: an Entra ID credential or a chain expected", 2)
+end
+
+local TOKEN_OPTS = check.set { "http" }
+
+--- A token for callers that need the token itself (another tool, another
+-- API): token, expires_on, or fail. opts.http: the transport to fetch on.
+function M.token(cred, scope, opts)
+  if type(scope) ~= "string" or scope == "" then
+    error(("bad argument #2 to 'token' (non-empty string expected, got %s)"):format(type(scope)), 2)
+  end
+  opts = check.options(opts, 3, "token", TOKEN_OPTS)
+  local c, why, err = M.ensure(cred, scope, opts.http or transport.shared())
+  if not c then return nil, why, err end
+  return c:peek(scope)
+end
+
+local DEFAULT_OPTS = check.set { "env", "managed_identity", "managed_identity_endpoint",
+  "managed_identity_connect_timeout", "azure_cli", "azure_cli_command" }
 
 --- Microsoft Entra ID from the environment, in the order DefaultAzureCredential
 -- uses: client secret, workload identity, managed identity, Azure CLI.
 -- opts.env replaces os.getenv (a table), opts.managed_identity_endpoint and
--- opts.azure_cli_command override the endpoints (for tests and emulators).
+-- opts.azure_cli_command override the endpoints (for tests and emulators);
+-- managed_identity = false and azure_cli = false leave those out.
 function M.default(opts)
-  opts = opts or {}
+  opts = check.options(opts, 1, "default", DEFAULT_OPTS)
   local env = opts.env
   local sources = {}
   local tenant, client = getenv(env, "AZURE_TENANT_ID"), getenv(env, "AZURE_CLIENT_ID")
   local authority = getenv(env, "AZURE_AUTHORITY_HOST")
   local secret = getenv(env, "AZURE_CLIENT_SECRET")
+  local function add(c, why)
+    if not c then error("credential.default: " .. why, 3) end
+    sources[#sources + 1] = c
+  end
   if tenant and client and secret then
-    sources[#sources + 1] = assert(M.client_secret { tenant = tenant, client_id = client,
-      client_secret = secret, authority = authority })
+    add(M.client_secret { tenant = tenant, client_id = client, client_secret = secret, authority = authority })
   end
   local token_file = getenv(env, "AZURE_FEDERATED_TOKEN_FILE")
   if tenant and client and token_file then
-    sources[#sources + 1] = assert(M.workload { tenant = tenant, client_id = client,
-      token_file = token_file, authority = authority })
+    add(M.workload { tenant = tenant, client_id = client, token_file = token_file, authority = authority })
   end
   if opts.managed_identity ~= false then
-    sources[#sources + 1] = assert(M.managed_identity { client_id = client,
+    add(M.managed_identity { client_id = client,
       endpoint = opts.managed_identity_endpoint or getenv(env, "AZBATCH_IMDS_ENDPOINT"),
       connect_timeout = opts.managed_identity_connect_timeout or 1, timeout = 5 })
   end
   if opts.azure_cli ~= false then
-    sources[#sources + 1] = assert(M.azure_cli { command = opts.azure_cli_command })
+    add(M.azure_cli { command = opts.azure_cli_command })
   end
   return M.chain(sources)
 end
 
+local FROM_ENV_OPTS = check.set { "env", "managed_identity", "managed_identity_endpoint",
+  "managed_identity_connect_timeout", "azure_cli", "azure_cli_command" }
+
 --- Shared Key when AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY are set
 -- (the az CLI's names), Microsoft Entra ID (default chain) otherwise.
 function M.from_env(opts)
-  opts = opts or {}
+  opts = check.options(opts, 1, "from_env", FROM_ENV_OPTS)
   local account = getenv(opts.env, "AZURE_BATCH_ACCOUNT")
   local key = getenv(opts.env, "AZURE_BATCH_ACCESS_KEY")
   if account and key then return M.shared_key(account, key) end
   return M.default(opts)
-end
-
---- Is this a Shared Key credential?
-function M.is_shared_key(cred)
-  local mt = getmetatable(cred)
-  return type(mt) == "table" and mt.__name == "azbatch.SharedKey"
 end
 
 return M

@@ -1,25 +1,36 @@
 --- azbatch: Azure Batch pools from custom images.
--- The facade extends the C core's table (as LuaSocket's socket.lua does):
--- validation, JSON shaping, signing and transport come from C, policy from Lua.
+-- The public table is a deliberate list (see azbatch.meta.lua for editors):
+-- validation, JSON shaping, signing and transport come from the C core
+-- (azbatch.core, private), policy from the Lua modules.
 local core = require "azbatch.core"
-
-local M = core
-
-M.json = require "azbatch.json"
-M.credential = require "azbatch.credential"
-
 local client = require "azbatch.client"
 require "azbatch.pool"          -- adds the pool operations to azbatch.Client
-
 local parallel = require "azbatch.parallel"
 
---- azbatch.client{endpoint=, credential=, ...} -> Client | fail
-M.client = client.new
---- azbatch.collect(iterator) -> array | fail
-M.collect = client.collect
---- azbatch.parallel{fn, ...} -> {results...}
-M.parallel = parallel.run
---- azbatch.sleep(seconds): yields inside azbatch.parallel, blocks outside
-M.sleep = function(seconds) return parallel.sleep(seconds) end
+local M = {
+  _VERSION = core._VERSION,
+  API_VERSION = core.API_VERSION,
+
+  -- offline: specs, images, plans, durations (C)
+  image_reference = core.image_reference,
+  vm_configuration = core.vm_configuration,
+  pool_spec = core.pool_spec,
+  validate = core.validate,
+  check_node_agent = core.check_node_agent,
+  plan = core.plan,
+  parse_duration = core.parse_duration,
+  format_duration = core.format_duration,
+  sanitize = core.sanitize,
+  json = require "azbatch.json",
+
+  -- the service
+  client = client.new,
+  collect = client.collect,
+  credential = require "azbatch.credential",
+  http = core.http,
+  parallel = parallel.run,
+  sleep = parallel.sleep,
+  now = core.now,
+}
 
 return M

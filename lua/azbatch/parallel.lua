@@ -1,6 +1,6 @@
 --- Concurrency without threads: coroutines that yield while their
--- requests are in flight on a shared curl multi handle.
--- Outside azbatch.parallel every call simply blocks.
+-- requests are in flight on curl multi handles. Outside azbatch.parallel
+-- every call simply blocks.
 local core = require "azbatch.core"
 
 local M = {}
@@ -8,33 +8,36 @@ local M = {}
 local WAIT, SLEEP = {}, {}                     -- yield markers
 local managed = setmetatable({}, { __mode = "k" })
 
+-- The longest the loop naps with nothing to wake it, so that a transport
+-- closed by a callback is noticed.
+local MAX_NAP = 0.5
+
 --- True when the running coroutine is driven by azbatch.parallel.
 function M.managed()
   return managed[coroutine.running()] ~= nil
 end
 
---- Wait until 'req' (started on 'http') has finished.
+--- Wait until 'req' (started on 'http') has finished, been cancelled, or
+-- its transport closed; then req:result() tells which.
 function M.await(http, req)
   if managed[coroutine.running()] then
     coroutine.yield(WAIT, http, req)
   else
-    while not req:done() do http:poll(1.0) end
+    while not req:done() and not http:closed() do http:poll(1.0) end
   end
 end
 
---- Sleep without blocking other coroutines; 'http' serves as the timer
--- when blocking (curl_multi_poll waits the full time with nothing to do).
-function M.sleep(seconds, http)
-  if seconds <= 0 then return end
-  local deadline = core.now() + seconds
+--- Sleep without blocking other coroutines.
+function M.sleep(seconds)
+  if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 or seconds == math.huge then
+    error(("bad argument #1 to 'sleep' (finite number of seconds >= 0 expected, got %s)")
+      :format(type(seconds) == "number" and tostring(seconds) or type(seconds)), 2)
+  end
+  if seconds == 0 then return end
   if managed[coroutine.running()] then
-    coroutine.yield(SLEEP, deadline)
+    coroutine.yield(SLEEP, core.now() + seconds)
   else
-    local left = seconds
-    while left > 0 do
-      if http then http:poll(left) else os.execute(("sleep %.3f"):format(left)) end
-      left = deadline - core.now()
-    end
+    core.sleep(seconds)
   end
 end
 
@@ -49,7 +52,9 @@ function M.run(fns)
   end
   local results, first_error = {}, nil
   local remaining = 0
-  local ready, waiting, sleepers, pollers = {}, {}, {}, {}
+  local ready, sleepers = {}, {}
+  local waiting = {}          -- req -> task
+  local by_http = {}          -- http -> number of tasks waiting on it
 
   local function step(task, ...)
     local r = table.pack(coroutine.resume(task.co, ...))
@@ -61,13 +66,24 @@ function M.run(fns)
       results[task.i] = table.pack(table.unpack(r, 2, r.n))
       remaining = remaining - 1
     elseif r[2] == WAIT then
-      waiting[r[4]] = task
-      pollers[r[3]] = true
+      local http, req = r[3], r[4]
+      task.http = http
+      waiting[req] = task
+      by_http[http] = (by_http[http] or 0) + 1
     elseif r[2] == SLEEP then
       sleepers[task] = r[3]
     else
       ready[#ready + 1] = task                  -- a plain yield: run again soon
     end
+  end
+
+  local function wake(req)
+    local task = waiting[req]
+    if not task then return end
+    waiting[req] = nil
+    local n = by_http[task.http] - 1
+    by_http[task.http] = n > 0 and n or nil
+    step(task)
   end
 
   for i, fn in ipairs(fns) do
@@ -85,31 +101,39 @@ function M.run(fns)
     ready = {}
     for _, task in ipairs(batch) do step(task) end
     if remaining == 0 then break end
+    -- a transport closed under waiting tasks: their requests have ended
+    local ended = {}
+    for req, task in pairs(waiting) do
+      if task.http:closed() then ended[#ended + 1] = req end
+    end
+    for _, req in ipairs(ended) do wake(req) end
     local now = core.now()
-    local wait = #ready > 0 and 0 or 0.5
+    local wait = #ready > 0 and 0 or MAX_NAP
     for _, deadline in pairs(sleepers) do wait = math.min(wait, math.max(0, deadline - now)) end
-    local any = false
-    for http in pairs(pollers) do
-      local finished = http:poll(any and 0 or wait)
-      any = true
-      for _, req in ipairs(finished) do
-        local task = waiting[req]
-        if task then
-          waiting[req] = nil
-          step(task)
+    local open = {}
+    for http in pairs(by_http) do
+      if not http:closed() then open[#open + 1] = http end
+    end
+    if #open == 1 then
+      for _, req in ipairs(open[1]:poll(wait)) do wake(req) end
+    elseif #open > 1 then
+      core.wait(open, wait)                      -- one wait across them all
+      for _, http in ipairs(open) do
+        if not http:closed() then
+          for _, req in ipairs(http:poll(0)) do wake(req) end
         end
       end
-      if http:pending() == 0 then pollers[http] = nil end
-    end
-    if not any and #ready == 0 and wait > 0 then
-      os.execute(("sleep %.3f"):format(wait))   -- only sleepers left, no transport to wait on
+    elseif #ready == 0 and wait > 0 then
+      core.sleep(wait)                           -- only sleepers left
     end
     now = core.now()
+    local due = {}
     for task, deadline in pairs(sleepers) do
-      if deadline <= now then
-        sleepers[task] = nil
-        step(task)
-      end
+      if deadline <= now then due[#due + 1] = task end
+    end
+    for _, task in ipairs(due) do
+      sleepers[task] = nil
+      step(task)
     end
   end
   if first_error ~= nil then error(first_error, 0) end

@@ -1,26 +1,19 @@
 --- Pool operations, as methods of azbatch.Client. Every body is validated
--- by the C core before anything is sent.
+-- by the C core before anything is sent. Every mutating operation reports
+-- what happened on the service: when an attempt may have taken effect and
+-- its answer was lost, the outcome is read back from the pool itself
+-- (see "Truthful outcomes" in the README).
 local core = require "azbatch.core"
 local client = require "azbatch.client"
+local check = require "azbatch.check"
 local credential = require "azbatch.credential"
+local parallel = require "azbatch.parallel"
 
 local Client = client.Client
-
-local function check_id(id, what)
-  if type(id) ~= "string" then
-    error(("bad argument #1 to '%s' (string expected, got %s)"):format(what, type(id)), 3)
-  end
-end
+local set = check.set
 
 local function pool_path(id, suffix)
   return "/pools/" .. core.url_encode(id) .. (suffix or "")
-end
-
-local function opts_table(opts, what)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #2 to '%s' (table expected, got %s)"):format(what, type(opts)), 3)
-  end
-  return opts or {}
 end
 
 -- Validated body of the given kind, or fail.
@@ -52,27 +45,72 @@ local function same(want, have, key)
   return want == have
 end
 
+--[[ Truthful outcomes.
+A mutating call that failed is looked at once more when an attempt of it
+may have taken effect: its own last answer was lost (err.outcome ==
+"unknown"), or an earlier attempt's was and this one met the consequence
+(PoolBeingDeleted, PoolBeingResized, ConditionNotMet, ...). 'applied' reads
+the pool and says whether the operation's effect is there: true (success,
+recovered = true), false (the failure stands: it did not happen), or nil
+with a message when the read itself failed (outcome "unknown").
+A timeout is the one failure after which "not there yet" proves nothing:
+the service may still act on the request, so it stays "unknown". ]]
+local function settle(self, err, why, applied)
+  if not (err.outcome == "unknown" or err.maybe_applied) or self.closed then
+    return nil, why, err
+  end
+  local done, rwhy = applied()
+  if done then return true end
+  if done == nil then
+    err.outcome = "unknown"
+    return nil, why .. " (and reading the pool back to check failed: " .. tostring(rwhy) .. ")", err
+  end
+  if err.kind ~= "timeout" then err.outcome = nil end
+  return nil, why, err
+end
+
+-- Success result of a mutating call.
+local function done(resp, recovered, extra)
+  local r = extra or {}
+  if resp then
+    r.etag, r.request_id, r.attempts = resp.etag, resp.request_id, resp.attempts
+  end
+  r.recovered = recovered or nil
+  return r
+end
+
+-- Run a mutating request and settle its outcome with 'applied'.
+local function mutate(self, method, path, req, applied)
+  local ok, resp, err = self:request(method, path, req)
+  if ok then return done(resp) end
+  local why = resp
+  local r1, r2, r3 = settle(self, err, why, applied)
+  if r1 then
+    return done(nil, true, { request_id = err.request_id, attempts = err.attempts })
+  end
+  return r1, r2, r3
+end
+
+local TIMEOUT_ONLY = set { "timeout" }
+local IF_MATCH_OPTS = set { "if_match", "timeout" }
+
 --- client:create_pool(spec [, opts]) -> {id=, etag=, request_id=, warnings=} | fail
 -- spec: a PoolSpec from azbatch.pool_spec or a plain table (validated here).
 -- A retried create that meets PoolExists succeeds (recovered = true) when
--- the existing pool has this spec: an earlier attempt made it. Otherwise,
--- and always on a first attempt, the conflict is returned. The create goes
--- on a fresh connection, because libcurl silently re-sends a request whose
--- reused connection died unanswered: a first attempt is sent only once.
+-- an earlier attempt may have made it and the existing pool has this spec;
+-- otherwise, and always on a first attempt, the conflict is returned. The
+-- create goes on a fresh connection, because libcurl silently re-sends a
+-- request whose reused connection died unanswered: a first attempt is
+-- sent only once.
 function Client:create_pool(spec, opts)
   client.check_open(self)
   if type(spec) ~= "table" then
     error(("bad argument #1 to 'create_pool' (table expected, got %s)"):format(type(spec)), 2)
   end
-  opts = opts_table(opts, "create_pool")
-  local warnings
-  if getmetatable(spec) == nil or tostring(getmetatable(spec).__name) ~= "azbatch.PoolSpec" then
-    local why, err
-    spec, why, err = core.pool_spec(spec)
-    if not spec then return nil, why, err end
-    warnings = why
-  end
-  local vmc = spec.virtualMachineConfiguration
+  opts = check.options(opts, 2, "create_pool", TIMEOUT_ONLY)
+  local body, warnings, err = core.validate("pool", spec)
+  if not body then return nil, warnings, err end
+  local vmc = body.virtualMachineConfiguration
   local image = vmc and vmc.imageReference
   if image and image.virtualMachineImageId and credential.is_shared_key(self.credential) then
     local field = "pool.virtualMachineConfiguration.imageReference.virtualMachineImageId"
@@ -80,143 +118,251 @@ function Client:create_pool(spec, opts)
       .. SHARED_KEY_REFUSED .. "\"); use a Microsoft Entra ID credential (azbatch.credential.default())",
       { kind = "auth", field = field, code = "SharedKeyNotAllowed" }
   end
-  local ok, why, err = self:request("POST", "/pools", { body = spec:json(), timeout = opts.timeout,
-    fresh_connect = true })
+  local text, jwhy, jerr = core.json_encode(body, "pool")
+  if not text then return nil, jwhy, jerr end
+  local ok, resp
+  ok, resp, err = self:request("POST", "/pools", { body = text, timeout = opts.timeout, fresh_connect = true })
   if ok then
-    return { id = spec.id, etag = why.etag, request_id = why.request_id, attempts = why.attempts,
+    return { id = body.id, etag = resp.etag, request_id = resp.request_id, attempts = resp.attempts,
       warnings = warnings }
   end
-  if err.kind == "api" and err.code == "PoolExists" and (err.attempts or 1) > 1 then
-    local pool = self:get_pool(spec.id)
-    if pool and same(spec, pool) then
-      return { id = spec.id, etag = pool.eTag, request_id = err.request_id, attempts = err.attempts,
-        recovered = true, warnings = warnings }
-    end
+  local why = resp
+  local function applied()
+    local pool, gwhy, gerr = self:get_pool(body.id)
+    if pool then return same(body, pool) end
+    if gerr and gerr.code == "PoolNotFound" then return false end
+    return nil, gwhy
   end
-  return nil, why, err
+  if err.kind == "api" and err.code == "PoolExists" and not err.maybe_applied then
+    return nil, why, err                      -- someone else's pool
+  end
+  local r1, r2, r3 = settle(self, err, why, applied)
+  if r1 then
+    return { id = body.id, request_id = err.request_id, attempts = err.attempts, recovered = true,
+      warnings = warnings }
+  end
+  return r1, r2, r3
 end
+
+local GET_OPTS = set { "select", "expand", "timeout", "if_none_match" }
 
 --- client:get_pool(id [, {select=, expand=}]) -> pool table, response | fail
 function Client:get_pool(id, opts)
-  check_id(id, "get_pool")
-  opts = opts_table(opts, "get_pool")
+  check.id(id, 1, "get_pool")
+  opts = check.options(opts, 2, "get_pool", GET_OPTS)
   return self:request("GET", pool_path(id), { query = { ["$select"] = opts.select, ["$expand"] = opts.expand },
     timeout = opts.timeout, if_none_match = opts.if_none_match })
 end
 
---- client:list_pools([{filter=, select=, expand=, maxresults=}]) -> iterator of pools
+local LIST_POOLS_OPTS = set { "filter", "select", "expand", "maxresults" }
+
+--- client:list_pools([{filter=, select=, expand=, maxresults=}]) -> list of pools
+-- (iterate with for-in, raising on failure; or azbatch.collect(...))
 function Client:list_pools(opts)
-  opts = opts_table(opts, "list_pools")
+  opts = check.options(opts, 1, "list_pools", LIST_POOLS_OPTS)
   return self:pages("/pools", { ["$filter"] = opts.filter, ["$select"] = opts.select,
     ["$expand"] = opts.expand, maxresults = opts.maxresults })
 end
 
 --- client:pool_exists(id) -> true | false | fail
-function Client:pool_exists(id)
-  check_id(id, "pool_exists")
-  local ok, resp, err = self:request("HEAD", pool_path(id), { ok = { 404 } })
+function Client:pool_exists(id, opts)
+  check.id(id, 1, "pool_exists")
+  opts = check.options(opts, 2, "pool_exists", TIMEOUT_ONLY)
+  local ok, resp, err = self:request("HEAD", pool_path(id), { ok = { 404 }, timeout = opts.timeout })
   if not ok then return nil, resp, err end
   return resp.status == 200
 end
 
---- client:delete_pool(id [, {if_match=}]) -> true, response | fail
+--- client:delete_pool(id [, {if_match=}]) -> {etag=, request_id=, recovered=} | fail
+-- On a retry, PoolNotFound or PoolBeingDeleted means an earlier attempt
+-- deleted it: success, recovered = true.
 function Client:delete_pool(id, opts)
-  check_id(id, "delete_pool")
-  opts = opts_table(opts, "delete_pool")
-  return self:request("DELETE", pool_path(id), { if_match = opts.if_match })
+  check.id(id, 1, "delete_pool")
+  opts = check.options(opts, 2, "delete_pool", IF_MATCH_OPTS)
+  return mutate(self, "DELETE", pool_path(id), { if_match = opts.if_match, timeout = opts.timeout }, function()
+    local pool, why, err = self:get_pool(id, { select = "id,state" })
+    if pool then return pool.state == "deleting" end
+    if err and err.code == "PoolNotFound" then return true end
+    return nil, why
+  end)
 end
 
---- client:patch_pool(id, properties [, {if_match=}]) -> true, response | fail
+-- Does the pool hold these properties (a patch or replace took effect)?
+local function holds(self, id, props)
+  return function()
+    local pool, why = self:get_pool(id)
+    if not pool then return nil, why end
+    return same(props, pool)
+  end
+end
+
+--- client:patch_pool(id, properties [, {if_match=}]) -> {etag=, ...} | fail
 function Client:patch_pool(id, props, opts)
-  check_id(id, "patch_pool")
-  opts = opts_table(opts, "patch_pool")
+  check.id(id, 1, "patch_pool")
+  opts = check.options(opts, 3, "patch_pool", IF_MATCH_OPTS)
   local body, why, err = body_of("pool.update", props)
   if not body then return nil, why, err end
-  return self:request("PATCH", pool_path(id), { body = body, kind = "pool.update", if_match = opts.if_match })
+  return mutate(self, "PATCH", pool_path(id), { body = body, kind = "pool.update", if_match = opts.if_match,
+    timeout = opts.timeout }, holds(self, id, body))
 end
 
---- client:replace_pool_properties(id, {startTask=, applicationPackageReferences=, metadata=}) -> true | fail
-function Client:replace_pool_properties(id, props)
-  check_id(id, "replace_pool_properties")
+--- client:replace_pool_properties(id, {startTask=, applicationPackageReferences=, metadata=}) -> {...} | fail
+function Client:replace_pool_properties(id, props, opts)
+  check.id(id, 1, "replace_pool_properties")
+  opts = check.options(opts, 3, "replace_pool_properties", TIMEOUT_ONLY)
   local body, why, err = body_of("pool.replace", props)
   if not body then return nil, why, err end
-  return self:request("POST", pool_path(id, "/updateproperties"), { body = body, kind = "pool.replace" })
+  local want = { applicationPackageReferences = body.applicationPackageReferences, metadata = body.metadata,
+    startTask = body.startTask }
+  return mutate(self, "POST", pool_path(id, "/updateproperties"), { body = body, kind = "pool.replace",
+    timeout = opts.timeout }, function()
+    local pool, gwhy = self:get_pool(id)
+    if not pool then return nil, gwhy end
+    if body.startTask == nil and pool.startTask ~= nil then return false end
+    -- an empty list is absent in the pool's JSON
+    local function list_same(w, h) return (#w == 0 and (h == nil or #h == 0)) or same(w, h) end
+    return list_same(want.applicationPackageReferences, pool.applicationPackageReferences)
+      and list_same(want.metadata, pool.metadata) and (want.startTask == nil or same(want.startTask, pool.startTask))
+  end)
 end
 
---- client:resize_pool(id, {targetDedicatedNodes=, ...} [, {if_match=}]) -> true | fail
+-- Are the pool's targets the requested ones (a resize took effect)?
+local function has_targets(self, id, want)
+  return function()
+    local pool, why = self:get_pool(id, { select = "id,state,targetDedicatedNodes,targetLowPriorityNodes,"
+      .. "enableAutoScale" })
+    if not pool then return nil, why end
+    if pool.enableAutoScale then return false end
+    return (want.targetDedicatedNodes == nil or pool.targetDedicatedNodes == want.targetDedicatedNodes)
+      and (want.targetLowPriorityNodes == nil or pool.targetLowPriorityNodes == want.targetLowPriorityNodes)
+  end
+end
+
+--- client:resize_pool(id, {targetDedicatedNodes=, ...} [, {if_match=}]) -> {...} | fail
+-- On a retry, PoolBeingResized (the earlier attempt's resize) succeeds when
+-- the pool's targets are the requested ones.
 function Client:resize_pool(id, resize, opts)
-  check_id(id, "resize_pool")
-  opts = opts_table(opts, "resize_pool")
+  check.id(id, 1, "resize_pool")
+  opts = check.options(opts, 3, "resize_pool", IF_MATCH_OPTS)
   local body, why, err = body_of("pool.resize", resize)
   if not body then return nil, why, err end
-  return self:request("POST", pool_path(id, "/resize"), { body = body, kind = "pool.resize",
-    if_match = opts.if_match })
+  return mutate(self, "POST", pool_path(id, "/resize"), { body = body, kind = "pool.resize",
+    if_match = opts.if_match, timeout = opts.timeout }, has_targets(self, id, body))
 end
 
---- client:stop_resize_pool(id) -> true | fail
-function Client:stop_resize_pool(id)
-  check_id(id, "stop_resize_pool")
-  return self:request("POST", pool_path(id, "/stopresize"))
+--- client:stop_resize_pool(id [, {if_match=}]) -> {...} | fail
+function Client:stop_resize_pool(id, opts)
+  check.id(id, 1, "stop_resize_pool")
+  opts = check.options(opts, 2, "stop_resize_pool", IF_MATCH_OPTS)
+  return mutate(self, "POST", pool_path(id, "/stopresize"), { if_match = opts.if_match, timeout = opts.timeout },
+    function()
+      local pool, why = self:get_pool(id, { select = "id,allocationState" })
+      if not pool then return nil, why end
+      return pool.allocationState == "stopping" or pool.allocationState == "steady"
+    end)
 end
 
---- client:enable_autoscale(id, {autoScaleFormula=, autoScaleEvaluationInterval=}) -> true | fail
-function Client:enable_autoscale(id, settings)
-  check_id(id, "enable_autoscale")
+-- Is autoscale on (with this formula and interval) or off?
+local function autoscale_is(self, id, on, settings)
+  return function()
+    local pool, why = self:get_pool(id, { select = "id,enableAutoScale,autoScaleFormula,autoScaleEvaluationInterval" })
+    if not pool then return nil, why end
+    if not on then return pool.enableAutoScale == false end
+    return pool.enableAutoScale == true
+      and (settings.autoScaleFormula == nil or pool.autoScaleFormula == settings.autoScaleFormula)
+      and (settings.autoScaleEvaluationInterval == nil
+        or same(settings.autoScaleEvaluationInterval, pool.autoScaleEvaluationInterval, "autoScaleEvaluationInterval"))
+  end
+end
+
+--- client:enable_autoscale(id, {autoScaleFormula=, autoScaleEvaluationInterval=} [, {if_match=}]) -> {...} | fail
+-- On a retry, TooManyEnableAutoScaleRequests (the service's 30-second rule,
+-- met because the earlier attempt went through) succeeds when autoscale is
+-- on with this formula.
+function Client:enable_autoscale(id, settings, opts)
+  check.id(id, 1, "enable_autoscale")
+  opts = check.options(opts, 3, "enable_autoscale", IF_MATCH_OPTS)
   local body, why, err = body_of("pool.enableautoscale", settings)
   if not body then return nil, why, err end
-  return self:request("POST", pool_path(id, "/enableautoscale"), { body = body, kind = "pool.enableautoscale" })
+  return mutate(self, "POST", pool_path(id, "/enableautoscale"), { body = body, kind = "pool.enableautoscale",
+    if_match = opts.if_match, timeout = opts.timeout }, autoscale_is(self, id, true, body))
 end
 
---- client:disable_autoscale(id) -> true | fail
-function Client:disable_autoscale(id)
-  check_id(id, "disable_autoscale")
-  return self:request("POST", pool_path(id, "/disableautoscale"))
+--- client:disable_autoscale(id) -> {...} | fail
+function Client:disable_autoscale(id, opts)
+  check.id(id, 1, "disable_autoscale")
+  opts = check.options(opts, 2, "disable_autoscale", TIMEOUT_ONLY)
+  return mutate(self, "POST", pool_path(id, "/disableautoscale"), { timeout = opts.timeout },
+    autoscale_is(self, id, false))
 end
 
 --- client:evaluate_autoscale(id, formula) -> AutoScaleRun table | fail
-function Client:evaluate_autoscale(id, formula)
-  check_id(id, "evaluate_autoscale")
+function Client:evaluate_autoscale(id, formula, opts)
+  check.id(id, 1, "evaluate_autoscale")
+  opts = check.options(opts, 3, "evaluate_autoscale", TIMEOUT_ONLY)
   local body, why, err = body_of("pool.evaluateautoscale", { autoScaleFormula = formula })
   if not body then return nil, why, err end
   return self:request("POST", pool_path(id, "/evaluateautoscale"),
-    { body = body, kind = "pool.evaluateautoscale" })
+    { body = body, kind = "pool.evaluateautoscale", timeout = opts.timeout })
 end
 
---- client:remove_nodes(id, {nodeList=, resizeTimeout=, nodeDeallocationOption=}) -> true | fail
-function Client:remove_nodes(id, removal)
-  check_id(id, "remove_nodes")
+--- client:remove_nodes(id, {nodeList=, resizeTimeout=, nodeDeallocationOption=} [, {if_match=}]) -> {...} | fail
+-- On a retry, the nodes being gone or leaving the pool means an earlier
+-- attempt removed them.
+function Client:remove_nodes(id, removal, opts)
+  check.id(id, 1, "remove_nodes")
+  opts = check.options(opts, 3, "remove_nodes", IF_MATCH_OPTS)
   local body, why, err = body_of("pool.removenodes", removal)
   if not body then return nil, why, err end
-  return self:request("POST", pool_path(id, "/removenodes"), { body = body, kind = "pool.removenodes" })
+  return mutate(self, "POST", pool_path(id, "/removenodes"), { body = body, kind = "pool.removenodes",
+    if_match = opts.if_match, timeout = opts.timeout }, function()
+    local left = {}
+    for _, n in ipairs(body.nodeList) do left[n] = true end
+    local nodes, lwhy = client.collect(self:list_nodes(id, { select = "id,state" }))
+    if not nodes then return nil, lwhy end
+    for _, n in ipairs(nodes) do
+      if left[n.id] and n.state ~= "leavingpool" then return false end
+    end
+    return true
+  end)
 end
 
---- client:list_nodes(pool_id [, {filter=, select=, maxresults=}]) -> iterator of nodes
+local LIST_NODES_OPTS = set { "filter", "select", "maxresults" }
+
+--- client:list_nodes(pool_id [, {filter=, select=, maxresults=}]) -> list of nodes
 function Client:list_nodes(id, opts)
-  check_id(id, "list_nodes")
-  opts = opts_table(opts, "list_nodes")
+  check.id(id, 1, "list_nodes")
+  opts = check.options(opts, 2, "list_nodes", LIST_NODES_OPTS)
   return self:pages(pool_path(id, "/nodes"), { ["$filter"] = opts.filter, ["$select"] = opts.select,
     maxresults = opts.maxresults })
 end
 
+local GET_NODE_OPTS = set { "select", "timeout" }
+
 --- client:get_node(pool_id, node_id [, {select=}]) -> node | fail
 function Client:get_node(id, node_id, opts)
-  check_id(id, "get_node")
-  opts = opts_table(opts, "get_node")
+  check.id(id, 1, "get_node")
+  check.id(node_id, 2, "get_node")
+  opts = check.options(opts, 3, "get_node", GET_NODE_OPTS)
   return self:request("GET", pool_path(id, "/nodes/" .. core.url_encode(node_id)),
-    { query = { ["$select"] = opts.select } })
+    { query = { ["$select"] = opts.select }, timeout = opts.timeout })
 end
 
---- client:list_supported_images([{filter=, maxresults=}]) -> iterator of images
+local FILTER_OPTS = set { "filter", "maxresults" }
+
+--- client:list_supported_images([{filter=, maxresults=}]) -> list of images
 function Client:list_supported_images(opts)
-  opts = opts_table(opts, "list_supported_images")
+  opts = check.options(opts, 1, "list_supported_images", FILTER_OPTS)
   return self:pages("/supportedimages", { ["$filter"] = opts.filter, maxresults = opts.maxresults })
 end
 
---- client:list_pool_node_counts([{filter=, maxresults=}]) -> iterator of per-pool counts
+--- client:list_pool_node_counts([{filter=, maxresults=}]) -> list of per-pool counts
 function Client:list_pool_node_counts(opts)
-  opts = opts_table(opts, "list_pool_node_counts")
+  opts = check.options(opts, 1, "list_pool_node_counts", FILTER_OPTS)
   return self:pages("/nodecounts", { ["$filter"] = opts.filter, maxresults = opts.maxresults })
 end
+
+local WAIT_OPTS = set { "timeout", "interval", "on_progress" }
 
 --- client:wait_pool(id [, opts]) -> pool | fail
 -- Waits until the pool's allocation state is steady. Resize errors that
@@ -225,12 +371,20 @@ end
 -- opts: timeout (seconds, default 1800), interval (default 5),
 -- on_progress(pool) called after each poll.
 function Client:wait_pool(id, opts)
-  check_id(id, "wait_pool")
-  opts = opts_table(opts, "wait_pool")
-  local deadline = core.now() + (opts.timeout or 1800)
+  check.id(id, 1, "wait_pool")
+  opts = check.options(opts, 2, "wait_pool", WAIT_OPTS)
+  check.seconds(opts.timeout, "timeout", "wait_pool")
+  check.seconds(opts.interval, "interval", "wait_pool")
+  check.type(opts.on_progress, "function", "on_progress", "wait_pool")
+  local timeout = opts.timeout or 1800
+  local deadline = core.now() + timeout
   local interval = opts.interval or 5
   local since                                -- allocationStateTransitionTime at the start
   while true do
+    if self.closed then
+      return nil, ("pool %s: the wait ended: the azbatch.Client was closed"):format(id),
+        { kind = "transport", cancelled = true }
+    end
     local pool, why, err = self:get_pool(id)
     if not pool then return nil, why, err end
     since = since or pool.allocationStateTransitionTime
@@ -244,16 +398,17 @@ function Client:wait_pool(id, opts)
         and pool.allocationStateTransitionTime ~= since
       if fresh then
         local first = errors[1]
-        return nil, ("pool %s: resize error %s: %s"):format(id, tostring(first.code), tostring(first.message)),
-          { kind = "api", code = first.code, message = first.message, values = first.values, pool = pool }
+        local code, message = core.sanitize(tostring(first.code), 128), core.sanitize(tostring(first.message))
+        return nil, ("pool %s: resize error %s: %s"):format(id, code, message),
+          { kind = "api", code = code, message = message, values = first.values, pool = pool }
       end
       return pool
     end
     if core.now() >= deadline then
-      return nil, ("pool %s: still %s after %gs"):format(id, tostring(pool.allocationState), opts.timeout or 1800),
+      return nil, ("pool %s: still %s after %gs"):format(id, tostring(pool.allocationState), timeout),
         { kind = "timeout", pool = pool }
     end
-    require("azbatch.parallel").sleep(math.min(interval, math.max(0, deadline - core.now())), self.http)
+    parallel.sleep(math.min(interval, math.max(0, deadline - core.now())))
   end
 end
 

@@ -13,18 +13,29 @@ M.DEFAULTS = {
 
 local RETRY_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
 
+local POLICY_OPTS = {}
+for k in pairs(M.DEFAULTS) do POLICY_OPTS[k] = true end
+
 --- A policy table from user options (false disables retries).
 function M.policy(opts)
   if opts == false then return { max_attempts = 1, max_elapsed = 0, base_delay = 0, max_delay = 0 } end
+  opts = core.check_options(opts, 1, "retry", POLICY_OPTS)
   local p = {}
   for k, v in pairs(M.DEFAULTS) do p[k] = v end
-  for k, v in pairs(opts or {}) do
-    if M.DEFAULTS[k] == nil then error(("unknown retry option '%s'"):format(k), 3) end
-    if type(v) ~= "number" or v < 0 then error(("retry option '%s' must be a non-negative number"):format(k), 3) end
+  for k, v in pairs(opts) do
+    if type(v) ~= "number" or v ~= v or v < 0 or v == math.huge then
+      error(("bad argument #1 to 'retry' (option '%s' must be a finite number >= 0)"):format(k), 3)
+    end
     p[k] = v
+  end
+  if p.max_attempts < 1 or math.type(p.max_attempts) ~= "integer" and p.max_attempts ~= math.floor(p.max_attempts) then
+    error("bad argument #1 to 'retry' (option 'max_attempts' must be an integer >= 1)", 3)
   end
   return p
 end
+
+-- The longest wait a service may ask for that is still believed.
+M.MAX_RETRY_AFTER = 3600
 
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10,
   Nov = 11, Dec = 12 }
@@ -47,17 +58,26 @@ function M.parse_http_date(s)
     + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
 end
 
---- Seconds the service asked us to wait, from the response headers.
+--- Seconds the service asked us to wait, from the response headers: a
+-- finite number in [0, MAX_RETRY_AFTER], or nil when it said nothing
+-- usable (a negative, non-finite or unparsable value is ignored).
 function M.retry_after(headers)
-  if not headers then return nil end
-  local ms = tonumber(headers["retry-after-ms"] or headers["x-ms-retry-after-ms"] or "")
-  if ms then return ms / 1000 end
-  local v = headers["retry-after"]
-  if not v then return nil end
-  local secs = tonumber(v)
-  if secs then return secs end
-  local at = M.parse_http_date(v)
-  return at and math.max(0, at - core.time()) or nil
+  if type(headers) ~= "table" then return nil end
+  local secs
+  local ms = tostring(headers["retry-after-ms"] or headers["x-ms-retry-after-ms"] or ""):match("^%s*(%d+)%s*$")
+  if ms then
+    secs = tonumber(ms) / 1000
+  else
+    local v = headers["retry-after"]
+    if type(v) ~= "string" then return nil end
+    secs = tonumber(v:match("^%s*(%d+)%s*$") or "")
+    if not secs then
+      local at = M.parse_http_date(v)
+      secs = at and math.max(0, at - core.time()) or nil
+    end
+  end
+  if not secs or secs ~= secs or secs < 0 then return nil end
+  return math.min(secs, M.MAX_RETRY_AFTER)
 end
 
 --- Is this outcome worth retrying? (status or transport error)

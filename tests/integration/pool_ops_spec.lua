@@ -99,7 +99,7 @@ describe("pool operations against the emulator", function()
 
   it("replaces pool properties, validating the body before sending", function()
     assert.truthy(batch:replace_pool_properties("ops-create",
-      { applicationPackageReferences = azbatch.array {}, metadata = { { name = "owner", value = "render" } } }))
+      { applicationPackageReferences = azbatch.json.array {}, metadata = { { name = "owner", value = "render" } } }))
     local ok, msg, err = batch:replace_pool_properties("ops-create", { metadata = {} })
     assert.is_nil(ok)
     assert.equal("validation", err.kind)

@@ -38,13 +38,7 @@ describe("against a slow or faulty emulator", function()
   setup(function() emu = helper.emulator("--time-scale 500 --seed 7") end)
   teardown(function() if emu then emu.stop() end end)
 
-  local function faults(t)
-    local http <close> = azbatch.http {}
-    local status = http:request { method = "POST", url = emu.url .. "/_emulator/faults",
-      headers = { "Content-Type: application/json", "Content-Length: " .. #azbatch.json.encode(t) },
-      body = azbatch.json.encode(t) }
-    assert.equal(200, status)
-  end
+  local function faults(t) helper.control(emu, "faults", t) end
 
   after_each(function() faults { p429 = 0, p500 = 0, p503 = 0, drop = 0, dropAfterCommit = 0, latencyMs = 0 } end)
 
@@ -98,13 +92,7 @@ describe("a fault-injection run", function()
   setup(function() emu = helper.emulator("--time-scale 1 --seed 11") end)
   teardown(function() if emu then emu.stop() end end)
 
-  local function faults(t)
-    local http <close> = azbatch.http {}
-    local body = azbatch.json.encode(t)
-    local status = http:request { method = "POST", url = emu.url .. "/_emulator/faults",
-      headers = { "Content-Type: application/json", "Content-Length: " .. #body }, body = body }
-    assert.equal(200, status)
-  end
+  local function faults(t) helper.control(emu, "faults", t) end
 
   it("runs 350 mixed operations under faults with each taking effect exactly once", function()
     local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = shared_key(),

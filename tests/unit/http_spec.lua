@@ -36,7 +36,7 @@ describe("core.http", function()
   describe("headers on the wire", function()
     it("an empty POST sends Content-Length: 0 and nothing libcurl would add", function()
       local req = echo(http, { method = "POST", url = url("/echo/pools/p1/stopresize?api-version=x"),
-                               headers = { "ocp-date: Mon, 01 Jan 2024 00:00:00 GMT" } })
+                               headers = { ["ocp-date"] = "Mon, 01 Jan 2024 00:00:00 GMT" } })
       assert.are.equal("POST /echo/pools/p1/stopresize?api-version=x HTTP/1.1", req.line)
       assert.are.equal("0", req.by_name["content-length"])
       assert.is_nil(req.by_name["expect"])
@@ -66,8 +66,7 @@ describe("core.http", function()
 
     it("a large body is sent whole, without Expect: 100-continue", function()
       local body = string.rep("0123456789", 200000)
-      local req = echo(http, { method = "PUT", url = url("/echo"), body = body,
-                               headers = { "Content-Length: " .. #body } })
+      local req = echo(http, { method = "PUT", url = url("/echo"), body = body })
       assert.are.equal("PUT /echo HTTP/1.1", req.line)
       assert.is_nil(req.by_name["expect"])
       assert.are.equal(#body, #req.body)
@@ -90,10 +89,60 @@ describe("core.http", function()
 
     it("sends headers exactly as given, including an empty value", function()
       local req = echo(http, { method = "GET", url = url("/echo"),
-                               headers = { "X-One: 1", "If-Match:", "X-Spaced:   padded  " } })
+                               headers = { ["X-One"] = "1", ["If-Match"] = "", ["X-Spaced"] = "   padded  " } })
       assert.are.equal("1", req.by_name["x-one"])
       assert.are.equal("", req.by_name["if-match"])
       assert.are.equal("padded", req.by_name["x-spaced"])
+    end)
+
+    it("with auth = a SharedKey, signs exactly the header list it sends", function()
+      local sk = assert(core.shared_key("acct", "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="))
+      local body = '{"id":"p"}'
+      local headers = { ["ocp-date"] = "Mon, 01 Jan 2024 00:00:00 GMT", ["Content-Type"] = "application/json",
+                        ["If-Match"] = '"0x1"' }
+      local req = echo(http, { method = "POST", url = url("/echo/pools?api-version=x&b=%41"), body = body,
+                               headers = headers, auth = sk })
+      -- what the transport added (Content-Length) is signed too
+      local sent = { ["Content-Length"] = tostring(#body) }
+      for k, v in pairs(headers) do sent[k] = v end
+      assert.are.equal(sk:sign("POST", url("/echo/pools?api-version=x&b=%41"), sent), req.by_name["authorization"])
+      local empty = echo(http, { method = "POST", url = url("/echo/stop"), auth = sk,
+                                 headers = { ["ocp-date"] = "x" } })
+      assert.are.equal(sk:sign("POST", url("/echo/stop"), { ["ocp-date"] = "x", ["Content-Length"] = "0" }),
+                       empty.by_name["authorization"])
+      -- a header that cannot be sent cannot be signed: fail, nothing sent
+      local before = http:stats().requests
+      local ok, msg, err = http:start { method = "GET", url = url("/echo"), auth = sk,
+                                        headers = { ["If-Match"] = "a\r\nb" } }
+      assert.is_nil(ok)
+      assert.are.equal("headers: CR, LF or NUL in a header value", msg)
+      assert.are.equal("validation", err.kind)
+      ok, msg, err = http:start { method = "GET", url = url("/echo"), auth = sk,
+                                  headers = { Authorization = "mine" } }
+      assert.is_nil(ok)
+      assert.are.equal("headers", err.field)
+      assert.matches("Authorization is set by the transport", msg)
+      assert.are.equal(before, http:stats().requests)
+    end)
+
+    it("with auth = a TokenCredential, needs a cached token for the scope", function()
+      local c = assert(core.token_credential { kind = "managed_identity", endpoint = url("/nothing") })
+      local ok, msg, err = http:start { method = "GET", url = url("/echo"), auth = c, scope = "https://x/.default" }
+      assert.is_nil(ok)
+      assert.matches("^GET http://127%.0%.0%.1:%d+/echo: no unexpired token for this scope", msg)
+      assert.are.same({ kind = "auth" }, err)
+      assert.error_matches(function() http:start { method = "GET", url = url("/echo"), auth = c } end,
+                           "needs 'scope'")
+    end)
+
+    it("keeps a request on its origin", function()
+      local origin = assert(core.url_check(url("/"))).origin
+      assert.matches("^http://127%.0%.0%.1:%d+$", origin)
+      assert(http:request { method = "GET", url = url("/big?n=1"), origin = origin })
+      local ok, msg, err = http:start { method = "GET", url = "http://127.0.0.1:1/x", origin = origin }
+      assert.is_nil(ok)
+      assert.matches("^url: http://127%.0%.0%.1:1/x is not on http://127%.0%.0%.1:%d+$", msg)
+      assert.are.same({ kind = "validation", field = "url" }, err)
     end)
 
     it("signs exactly the path and query libcurl sends", function()
@@ -134,6 +183,33 @@ describe("core.http", function()
       assert.are.equal(200, status)
       assert.are.equal("gzip", headers["content-encoding"])
       assert.are.equal(string.rep("hello ", 1000), body)
+    end)
+
+    it("offers gzip only", function()
+      local req = echo(http, { method = "GET", url = url("/echo") })
+      assert.are.equal("gzip", req.by_name["accept-encoding"])
+    end)
+
+    it("refuses a response larger than max_response, counted after decoding", function()
+      local h <close> = core.http { max_response = 1000 }
+      assert(h:request { method = "GET", url = url("/big?n=1000") })
+      local ok, msg, err = h:request { method = "GET", url = url("/big?n=1001") }
+      assert.is_nil(ok)
+      assert.matches("^transport: GET http://127%.0%.0%.1:%d+/big: the response body is larger than the 1000 bytes",
+                     msg)
+      assert.are.same({ kind = "transport", code = "ResponseTooLarge", status = 200, retryable = false,
+                        sent = true }, err)
+      -- a gzip bomb: a few KiB on the wire, 8 MiB decoded; the per-request cap wins
+      ok, msg, err = http:request { method = "GET", url = url("/gzipbomb?n=8388608"), max_response = 65536 }
+      assert.is_nil(ok)
+      assert.are.equal("ResponseTooLarge", err.code)
+      assert.matches("65536 bytes", msg)
+      -- and the default cap (32 MiB) holds without any option
+      ok, msg, err = http:request { method = "GET", url = url("/gzipbomb?n=" .. 40 * 1024 * 1024) }
+      assert.is_nil(ok)
+      assert.are.equal("ResponseTooLarge", err.code)
+      assert.matches("33554432 bytes", msg)
+      assert.error_matches(function() core.http { max_response = 0 } end, "max_response")
     end)
 
     it("keep_headers = false skips collecting headers", function()
@@ -218,6 +294,36 @@ describe("core.http", function()
       if wall then assert.is_true(core.now() - wall >= 0.55) end
     end)
 
+    it("core.wait waits on several transports at once", function()
+      local h1 <close> = core.http {}
+      local h2 <close> = core.http {}
+      local a = assert(h1:start { method = "GET", url = url("/sleep?s=0.3") })
+      local b = assert(h2:start { method = "GET", url = url("/sleep?s=0.3") })
+      local t0, got = core.now(), {}
+      while #got < 2 and core.now() - t0 < 5 do
+        core.wait({ h1, h2 }, 2)
+        for _, h in ipairs { h1, h2 } do
+          for _, r in ipairs(h:poll(0)) do got[#got + 1] = r end
+        end
+      end
+      assert.are.equal(2, #got)
+      assert.is_true(a:done() and b:done())
+      assert.is_true(core.now() - t0 < 1.5, "both finished within one wait each")
+      -- nothing in flight: the wait is a plain timer; closed ones are skipped
+      h2:close()
+      t0 = core.now()
+      assert.is_true(core.wait({ h1, h2 }, 0.2))
+      assert.is_true(core.now() - t0 >= 0.15)
+      assert.error_matches(function() core.wait({ {} }, 0) end, "azbatch.Http expected")
+    end)
+
+    it("closed() tells whether the transport was closed", function()
+      local h = core.http()
+      assert.is_false(h:closed())
+      h:close()
+      assert.is_true(h:closed())
+    end)
+
     it("request() leaves other finished requests for poll()", function()
       local a = assert(http:start { method = "GET", url = url("/big?n=5") })
       assert(http:request { method = "GET", url = url("/sleep?s=0.2") })
@@ -235,7 +341,7 @@ describe("core.http", function()
       assert.is_nil(ok)
       assert.matches("^transport: GET http://127%.0%.0%.1:%d+/sleep: .*[Tt]imed out", msg)
       assert.is_nil(msg:find("SECRET", 1, true))
-      assert.are.same({ kind = "timeout", curl_code = 28, retryable = true }, err)
+      assert.are.same({ kind = "timeout", curl_code = 28, retryable = true, sent = true }, err)
     end)
 
     it("the Http timeout applies when the request sets none", function()
@@ -251,7 +357,7 @@ describe("core.http", function()
       assert.is_nil(ok)
       assert.matches("^transport: GET http://127%.0%.0%.1:" .. port .. "/x: ", msg)
       assert.matches("Connection refused", msg)
-      assert.are.same({ kind = "transport", curl_code = 7, retryable = true }, err)
+      assert.are.same({ kind = "transport", curl_code = 7, retryable = true, sent = false }, err)
     end)
 
     it("https to a closed port fails as transport", function()
@@ -266,7 +372,7 @@ describe("core.http", function()
     it("a dropped connection is retryable", function()
       local ok, _, err = http:request { method = "GET", url = url("/drop") }
       assert.is_nil(ok)
-      assert.are.same({ kind = "transport", curl_code = 52, retryable = true }, err)
+      assert.are.same({ kind = "transport", curl_code = 52, retryable = true, sent = true }, err)
     end)
 
     it("refuses http:// to a non-loopback host before any network", function()
@@ -278,8 +384,8 @@ describe("core.http", function()
       assert.are.same({ kind = "validation", field = "url" }, err)
       assert.are.equal(before, http:stats().requests)
       assert.are.equal(0, http:pending())
-      for _, u in ipairs { "http://127.0.0.1.example.com/", "http://10.0.0.1/", "http://169.254.169.254/x",
-                           "http://[::2]/", "http://localhost.example/" } do
+      for _, u in ipairs { "http://127.0.0.1.example.com/", "http://batch.invalid/", "http://[::2]/",
+                           "http://localhost.example/", "http://127.0.0.1.invalid/" } do
         local r, _, e = http:start { method = "GET", url = u }
         assert.is_nil(r, u)
         assert.are.equal("url", e.field)
@@ -298,6 +404,7 @@ describe("core.http", function()
         { "not a url", "^url: malformed URL" },
         { "ftp://127.0.0.1/x", "^url: unsupported scheme" },
         { "https://user:pw@127.0.0.1/", "^url: credentials in the URL are not allowed$" },
+        { "https://127.0.0.1/x#pw", "^url: a fragment" },
       }
       for _, c in ipairs(cases) do
         local ok, msg, err = http:start { method = "GET", url = c[1] }
@@ -310,10 +417,11 @@ describe("core.http", function()
 
     it("rejects malformed headers and a wrong Content-Length", function()
       local cases = {
-        { headers = { "X-Bad: a\r\nInjected: yes" }, msg = "^headers%[1%]: CR, LF or NUL in header value$" },
-        { headers = { "no colon" }, msg = '^headers%[1%]: expected "Name: value"$' },
-        { headers = { ["Bad Name"] = "x" }, msg = "^headers: invalid character in header name$" },
-        { headers = { "Content-Length: 3" }, body = "four", msg = "^headers: Content%-Length does not match" },
+        { headers = { ["X-Bad"] = "a\r\nInjected: yes" }, msg = "^headers: CR, LF or NUL in a header value$" },
+        { headers = { ["Bad Name"] = "x" }, msg = "^headers: invalid character in a header name$" },
+        { headers = { ["X-A"] = "1", ["x-a"] = "2" }, msg = "^headers: [Xx]%-[Aa] is given twice" },
+        { headers = { ["Content-Length"] = "4" }, body = "four",
+          msg = "^headers: Content%-Length is set by the transport" },
       }
       for _, c in ipairs(cases) do
         local ok, msg, err = http:start { method = "POST", url = url("/echo"), headers = c.headers, body = c.body }
@@ -349,6 +457,33 @@ describe("core.http", function()
       assert.is_false(err.retryable)
     end)
 
+    it("verbose output never shows the Authorization header, HTTP/2 included", function()
+      assert.truthy(tls, "openssl could not make a test certificate")
+      local h2srv = server.start("--tls " .. dir .. "/cert.pem " .. dir .. "/key.pem --alpn-h2")
+      local script = dir .. "/verbose.lua"
+      local f = assert(io.open(script, "w"))
+      f:write(([[
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build/?.so;" .. package.cpath
+local core = require "azbatch.core"
+local sk = core.shared_key("acct", "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=")
+local http = core.http { ca_file = %q, verbose = true }
+io.stdout:write(sk:sign("GET", %q, { ["ocp-date"] = "x" }), "\n")
+http:request { method = "GET", url = %q, auth = sk, headers = { ["ocp-date"] = "x" } }
+]]):format(dir .. "/cert.pem", h2srv.url .. "/echo", h2srv.url .. "/echo"))
+      f:close()
+      local p = io.popen(("LD_PRELOAD= %s %s 2>%s/verbose.err"):format("lua5.4", script, dir))
+      local signature = p:read("l")
+      p:close()
+      server.stop(h2srv)
+      local log = assert(io.open(dir .. "/verbose.err")):read("a")
+      assert.matches("^SharedKey acct:", signature)
+      assert.truthy(log:find("using HTTP/2", 1, true), log)
+      assert.truthy(log:find("[authorization: <redacted>", 1, true), log)
+      assert.is_nil(log:find(signature:match(":(.*)$"), 1, true))
+      assert.is_nil(log:find("SharedKey", 1, true))
+    end)
+
     it("trusts a CA given with ca_file", function()
       assert.truthy(tls, "openssl could not make a test certificate")
       local h2 <close> = core.http { ca_file = dir .. "/cert.pem" }
@@ -372,9 +507,16 @@ describe("core.http", function()
       assert.error_matches(function() http:start { method = "GET" } end, "'url' must be a string")
       assert.error_matches(function() http:start { method = "GET", url = url("/"), body = "x" } end,
                            "has no body")
-      assert.error_matches(function() http:start { method = "GET", url = url("/"), headers = { 1 } } end,
-                           "string value expected")
-      assert.error_matches(function() http:poll(-1) end, "wait must be >= 0")
+      assert.error_matches(function() http:start { method = "GET", url = url("/"), headers = { "X: 1" } } end,
+                           "names are strings")
+      assert.error_matches(function() http:start { method = "GET", url = url("/"), headers = { X = 1 } } end,
+                           "must be a string")
+      assert.error_matches(function() http:start { method = "GET", url = url("/"), auth = {} } end,
+                           "'auth' must be")
+      assert.error_matches(function() http:start { method = "GET", url = url("/"), timeout = 0 / 0 } end,
+                           "finite number of seconds")
+      assert.error_matches(function() http:poll(-1) end, "wait must be a finite number")
+      assert.error_matches(function() http:poll(math.huge) end, "wait must be a finite number")
     end)
 
     it("result() raises while the request is in flight", function()
@@ -396,8 +538,14 @@ describe("core.http", function()
       local ok, msg, err = r:result()
       assert.is_nil(ok)
       assert.matches("^transport: GET http://127%.0%.0%.1:%d+/sleep: request cancelled$", msg)
-      assert.are.same({ kind = "transport", retryable = false, cancelled = true }, err)
+      assert.are.same({ kind = "transport", retryable = false, cancelled = true, sent = true }, err)
+      -- whoever waits on it is woken: poll returns it, once
+      assert.are.same({ r }, http:poll(0))
       assert.are.same({}, http:poll(0))
+      local r2 = assert(http:start { method = "GET", url = url("/sleep?s=3") })
+      assert.is_true(r2:cancel("the azbatch.Client was closed"))
+      local _, msg2 = r2:result()
+      assert.matches("/sleep: the azbatch.Client was closed$", msg2)
     end)
 
     it("a closed Http raises, and its in-flight requests end", function()

@@ -11,6 +11,7 @@ Routes (any method unless noted):
   /status?code=N      status N with repeated and folded-looking headers
   /big?n=N            N bytes of body
   /gzip               gzip-encoded body when the client accepts it
+  /gzipbomb?n=N       N zero bytes, gzip-encoded (a few KiB on the wire)
   /drop               close the connection without answering
   /_freeport          a port nothing listens on
   /_count             token requests served so far
@@ -86,6 +87,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(200, gzip.compress(data), [("Content-Encoding", "gzip")])
             else:
                 self.reply(200, data)
+        elif p == "/gzipbomb":
+            data = gzip.compress(b"\0" * int(q.get("n", "1000")), compresslevel=9)
+            self.reply(200, data, [("Content-Encoding", "gzip")])
         elif p == "/drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -130,6 +134,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, '{"access_token": "x", ', (), "application/json")
         if tenant == "no-token":
             return self.reply(200, '{"token_type": "Bearer"}', (), "application/json")
+        lifetimes = {"expires-in-0": {"expires_in": 0}, "expires-in-huge": {"expires_in": 10 ** 12},
+                     "expires-in-negative": {"expires_in": -5}, "expires-on-past": {"expires_on": 1000}}
+        if tenant in lifetimes:
+            answer = {"token_type": "Bearer", "access_token": "tok-%d-short" % STATE["count"]}
+            answer.update(lifetimes[tenant])
+            return self.reply(200, json.dumps(answer), (), "application/json")
+        if tenant == "parrot":
+            # a badly behaved endpoint that quotes the request back
+            return self.aad_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided "
+                                  "for request %s (secret %s)" % (text, form.get("client_secret")))
         if "client_assertion" in form:
             ok = (form.get("client_assertion_type") ==
                   "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" and
@@ -186,9 +200,13 @@ def watchdog(parent):
 def main():
     srv = Server(("127.0.0.1", 0), Handler)
     scheme = "http"
-    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--tls":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        if "--alpn-h2" in sys.argv:
+            # offers HTTP/2 but cannot speak it: enough to make a client log
+            # its HTTP/2 request headers before the exchange fails
+            ctx.set_alpn_protocols(["h2"])
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
         scheme = "https"
     threading.Thread(target=watchdog, args=(os.getppid(),), daemon=True).start()
