@@ -103,8 +103,8 @@ describe("azbatch CLI (offline)", function()
     assert.matches("warning: ", out)
   end)
 
-  it("exits 1 on a bad plan value", function()
-    local status, _, err = helper.cli("plan", "--nodes", "-5")
+  it("exits 1 on a bad plan value, passed as --nodes=-5", function()
+    local status, _, err = helper.cli("plan", "--nodes=-5")
     assert.equal(1, status)
     assert.matches("plan%.nodes", err)
   end)
@@ -120,6 +120,7 @@ end)
 -- The CLI in this process: main(argv, out, err, env) with an environment
 -- table, so nothing from the shell that runs the specs leaks in.
 local cli = require "azbatch.cli"
+local args = require "azbatch.args"
 
 local KEY = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXowMTIzNDU="
 
@@ -146,6 +147,116 @@ local function assert_usage(status, err, pattern)
   assert.matches("^error: [^\n]*\nusage: azbatch ", err)
   assert.matches(pattern, err:match("^error: ([^\n]*)"))
 end
+
+describe("azbatch CLI flag values", function()
+  it("refuses a known flag as the value of the flag before it", function()
+    local status, _, err = run { "pool", "delete", "--pool-id", "--yes" }
+    assert_usage(status, err, "^%-%-pool%-id expects a value, got the flag %-%-yes$")
+    status, _, err = run { "pool", "show", "--pool-id", "--output=table" }
+    assert_usage(status, err, "^%-%-pool%-id expects a value, got the flag %-%-output$")
+    status, _, err = run { "pool", "show", "--pool-id", "--" }
+    assert_usage(status, err, "^%-%-pool%-id expects a value, got the flag %-%-$")
+  end)
+
+  it("takes a value that starts with '-' only as --flag=VALUE, and says so", function()
+    local status, _, err = run { "pool", "show", "--pool-id", "-p" }
+    assert_usage(status, err,
+      "^%-%-pool%-id expects a value, got \"%-p\", which starts with '%-'; .*%-%-pool%-id=VALUE")
+    status, _, err = run { "pool", "show", "--pool-id", "--no-such-flag" }
+    assert_usage(status, err, "got \"%-%-no%-such%-flag\", which starts with '%-'")
+    local o = assert(args.parse({ "--pool-id=-p", "--filter=--x", "--n=-3" }, {
+      { name = "pool-id", key = "poolId", kind = "string" }, { name = "filter", key = "filter", kind = "string" },
+      { name = "n", key = "n", kind = "integer" } }))
+    assert.same({ poolId = "-p", filter = "--x", n = -3 }, o)
+  end)
+
+  it("never echoes a secret flag's value in a usage error", function()
+    local status, _, err = run { "pool", "list", "--account-key", "-s3cr3t-key" }
+    assert_usage(status, err, "^%-%-account%-key expects a value, got a value, which starts with '%-'")
+    assert.falsy(err:find("s3cr3t", 1, true))
+  end)
+
+  it("refuses an empty value, next or attached", function()
+    local status, _, err = run { "pool", "show", "--pool-id", "" }
+    assert_usage(status, err, "^%-%-pool%-id expects a value, got an empty string$")
+    status, _, err = run { "pool", "show", "--pool-id=" }
+    assert_usage(status, err, "^%-%-pool%-id expects a value, got an empty string$")
+    status, _, err = run { "pool", "show", "--pool-id" }
+    assert_usage(status, err, "^%-%-pool%-id expects a value$")
+  end)
+
+  it("passes --target-dedicated-nodes=-1 to validation, which names the field (exit 1, nothing sent)", function()
+    local status, out, err = run { "pool", "create", "--id", "p", "--vm-size", "Standard_A1_v2",
+      "--target-dedicated-nodes=-1", "--image", "Canonical:0001-com-ubuntu-server-jammy:22_04-lts",
+      "--node-agent-sku-id", "batch.node.ubuntu 22.04", "--dry-run" }
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^error: pool%.targetDedicatedNodes: must be an integer in %[0, ", err)
+    -- no endpoint and no credential: validation comes before connecting
+    status, out, err = run { "pool", "resize", "--pool-id", "p", "--target-dedicated-nodes=-1" }
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^error: resize%.targetDedicatedNodes: must be an integer in %[0, [^\n]*\n$", err)
+  end)
+
+  it("reads a negative number after a space as a missing value", function()
+    local status, _, err = run { "pool", "resize", "--pool-id", "p", "--target-dedicated-nodes", "-1" }
+    assert_usage(status, err, "^%-%-target%-dedicated%-nodes expects a value, got \"%-1\".*=VALUE")
+  end)
+
+  for _, bad in ipairs { "two", "0x10", "1e3", "2.0", " 5", "+5", "99999999999999999999" } do
+    it(("takes integers as decimal digits only: %q is a usage error"):format(bad), function()
+      local status, _, err = run { "plan", "--nodes=" .. bad }
+      assert_usage(status, err, "^%-%-nodes expects an integer, got ")
+    end)
+  end
+
+  it("takes a flag without a value and refuses one attached", function()
+    local status, _, err = run { "pool", "create", "--dry-run=yes" }
+    assert_usage(status, err, "^%-%-dry%-run takes no value$")
+  end)
+
+  it("names the choices and what was given", function()
+    local status, _, err = run { "pool", "list", "--output", "yaml" }
+    assert_usage(status, err, "^%-%-output must be one of: json, table %(got \"yaml\"%)$")
+  end)
+
+  it("calls a one-dash argument an unrecognized flag, not a stray value", function()
+    local status, _, err = run { "pool", "list", "-o", "table" }
+    assert_usage(status, err, "^unrecognized argument %-o ")
+    status, _, err = run { "pool", "list", "stray" }
+    assert_usage(status, err, "^unexpected argument 'stray'$")
+  end)
+
+  it("suggests the closest flag the way the core's edit distance does", function()
+    -- two adjacent swaps: distance 2 for optimal string alignment, 4 for plain Levenshtein
+    local _, _, err = run { "pool", "list", "--uoptut", "json" }
+    assert.matches("unrecognized argument %-%-uoptut %(did you mean %-%-output%?%)", err)
+    _, _, err = run { "pool", "list", "--OUTPUT", "json" }
+    assert.matches("did you mean %-%-output%?", err)
+    _, _, err = run { "pool", "list", "--out", "json" }     -- three letters short: no guess
+    assert.matches("unrecognized argument %-%-out\n", err)
+  end)
+
+  it("explains the --flag=VALUE form in every verb's help", function()
+    for name in pairs(cli.commands) do
+      local argv = {}
+      for w in name:gmatch("%S+") do argv[#argv + 1] = w end
+      argv[#argv + 1] = "--help"
+      local status, out = run(argv)
+      assert.equal(0, status)
+      assert.matches("A value that starts with '%-' must be attached: %-%-filter=%-x", out)
+    end
+  end)
+
+  it("answers --help before it parses, but not after --", function()
+    local status, out = run { "pool", "show", "--pool-id", "--help" }
+    assert.equal(0, status)
+    assert.matches("^usage: azbatch pool show", out)
+    local status2, _, err = run { "pool", "show", "--", "--help" }
+    assert_usage(status2, err, "unexpected argument '%-%-help'")
+  end)
+end)
 
 describe("azbatch CLI account name", function()
   local rows = {
