@@ -1,33 +1,89 @@
 --- Command-line flag parsing for the azbatch CLI.
--- Flags are declared per verb: { name = "vm-size", key = "vmSize", kind = "string"|"integer"|"flag" }.
+-- Flags are declared per verb:
+--   { name = "vm-size", key = "vmSize", kind = "string"|"integer"|"flag",
+--     choices = {...}, secret = true (its value never appears in a message) }
+-- A flag's value is the next argument or follows '=' (--name=VALUE). The next
+-- argument is never taken when it starts with '-': "--pool-id --yes" is a
+-- missing value, not a pool called "--yes". A value that starts with '-' is
+-- written --name=VALUE.
 local M = {}
 
-local function distance(a, b)
-  -- Levenshtein distance, small strings only: used for "did you mean".
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+-- The house has one edit distance: azb_typo_distance in the C core
+-- (case-insensitive optimal string alignment, 3 meaning "too far"). It has
+-- no Lua binding yet, so this mirrors it exactly; when the core exports one,
+-- this function becomes that binding and nothing else changes.
+local function typo_distance(a, b)
+  local n, m = #a, #b
+  if n > 64 or m > 64 or math.abs(n - m) > 2 then return 3 end
+  a, b = a:lower(), b:lower()
+  local d = {}
+  for i = 0, n do d[i] = { [0] = i } end
+  for j = 0, m do d[0][j] = j end
+  for i = 1, n do
+    local ai = a:byte(i)
+    for j = 1, m do
+      local bj = b:byte(j)
+      local best = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (ai == bj and 0 or 1))
+      if i > 1 and j > 1 and ai == b:byte(j - 1) and a:byte(i - 1) == bj then
+        best = math.min(best, d[i - 2][j - 2] + 1)
+      end
+      d[i][j] = best
     end
-    prev = cur
   end
-  return prev[#b]
+  return d[n][m]
 end
 
+-- " (did you mean --NAME?)" for the closest flag under distance 3, as azb_suggest does.
 local function suggest(name, flags)
-  local best, bestd
+  local best, bestd = nil, 3
   for _, f in ipairs(flags) do
-    local d = distance(name, f.name)
-    if d <= 2 and (not bestd or d < bestd) then best, bestd = f.name, d end
+    local d = typo_distance(name, f.name)
+    if d < bestd then best, bestd = f.name, d end
   end
   return best and (" (did you mean --%s?)"):format(best) or ""
 end
 
+--- Is `a` something the parser reads as a flag: a known --name[=...], --, -h or --help?
+local function known_flag(a, byname)
+  if a == "--" or a == "-h" or a == "--help" then return true end
+  local name = a:match("^%-%-([^=]+)")
+  return name ~= nil and byname[name] ~= nil
+end
+
+-- A missing value, with what stood in its place.
+local function missing_value(f, next_arg, byname)
+  if next_arg == nil then return ("--%s expects a value"):format(f.name) end
+  if next_arg == "" then return ("--%s expects a value, got an empty string"):format(f.name) end
+  if known_flag(next_arg, byname) then
+    return ("--%s expects a value, got the flag %s"):format(f.name, next_arg:match("^[^=]*"))
+  end
+  local shown = f.secret and "a value" or ("%q"):format(next_arg)
+  return ("--%s expects a value, got %s, which starts with '-'; write a value that starts with '-' as --%s=VALUE")
+    :format(f.name, shown, f.name)
+end
+
+local function convert(f, v)
+  if v == "" then return nil, ("--%s expects a value, got an empty string"):format(f.name) end
+  if f.kind == "integer" then
+    -- Decimal digits only: "0x10", "1e3", "2.0" and " 5" are not what anyone types for a count.
+    local n = v:match("^%-?%d+$") and math.tointeger(tonumber(v))
+    if not n then return nil, ("--%s expects an integer, got %q"):format(f.name, v) end
+    return n
+  end
+  if f.choices then
+    for _, c in ipairs(f.choices) do
+      if c == v then return v end
+    end
+    return nil, ("--%s must be one of: %s (got %s)"):format(f.name, table.concat(f.choices, ", "),
+      f.secret and "another value" or ("%q"):format(v))
+  end
+  return v
+end
+
 --- Parse argv against a flag list.
----@return table|nil values, string? usage_error
+---@param argv string[]
+---@param flags table[]
+---@return table|nil values, string? usage_error, string[]? positional
 function M.parse(argv, flags)
   local byname = {}
   for _, f in ipairs(flags) do byname[f.name] = f end
@@ -50,24 +106,19 @@ function M.parse(argv, flags)
         values[f.key] = true
       else
         local v = inline
-        if not v then
+        if v == nil then
+          v = argv[i + 1]
+          if v == nil or v == "" or v:sub(1, 1) == "-" then return nil, missing_value(f, v, byname) end
           i = i + 1
-          v = argv[i]
-          if v == nil then return nil, ("--%s expects a value"):format(name) end
         end
-        if f.kind == "integer" then
-          local n = math.tointeger(tonumber(v))
-          if not n then return nil, ("--%s expects an integer, got %q"):format(name, v) end
-          v = n
-        elseif f.choices then
-          local ok = false
-          for _, c in ipairs(f.choices) do ok = ok or c == v end
-          if not ok then
-            return nil, ("--%s must be one of: %s"):format(name, table.concat(f.choices, ", "))
-          end
-        end
+        local why
+        v, why = convert(f, v)
+        if v == nil then return nil, why end
         values[f.key] = v
       end
+    elseif a:sub(1, 1) == "-" and #a > 1 then
+      -- No verb has one-letter flags; -h is answered before parsing.
+      return nil, ("unrecognized argument %s (azbatch flags are long, e.g. --output)"):format(a)
     else
       positional[#positional + 1] = a
     end
@@ -84,6 +135,9 @@ function M.help(usage, summary, flags)
     lines[#lines + 1] = ("%-38s %s"):format(lhs, f.help or "")
   end
   lines[#lines + 1] = ("%-38s %s"):format("  -h, --help", "show this help and exit")
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "A value may follow its flag or be attached with '=': --pool-id ID or --pool-id=ID."
+  lines[#lines + 1] = "A value that starts with '-' must be attached: --filter=-x, --target-dedicated-nodes=-1."
   return table.concat(lines, "\n") .. "\n"
 end
 

@@ -1,85 +1,57 @@
 --- The azbatch command line: az-style verbs over the azbatch library.
--- main(argv, out, err) returns the exit status: 0 success, 1 a validation or
--- service error (message on stderr), 2 bad usage.
+-- main(argv, out, err [, env]) returns the exit status: 0 success, 1 a
+-- validation or service error (message on stderr), 2 bad usage.
+-- Output: --output json (the default for the service verbs) prints JSON,
+-- indented like az; --output table prints a table. Every verb does both.
 local azbatch = require "azbatch"
 local args = require "azbatch.args"
 
 local M = {}
 
 local EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-local connect
 
-local function read_file(path)
-  local f, why = io.open(path, "rb")
-  if not f then return nil, why end
-  local text = f:read("a")
-  f:close()
-  return text
+-- {==================================================================
+-- Printing: sanitised lines, numbers, JSON and tables
+-- ===================================================================
+
+-- Text from the service (error messages, table cells) and from files goes
+-- through the core's sanitiser before it reaches a terminal: no control
+-- characters or escape sequences, one line, a bounded length.
+local ERROR_MAX, CELL_MAX = 2048, 256
+
+local function clean(s, max)
+  return azbatch.sanitize(tostring(s), max or ERROR_MAX)
 end
-
--- A JSON body may be the data-plane body (what POST /pools takes) or, by
--- mistake, the ARM resource with its "properties" wrapper (Azure/Batch#162).
-local function load_json_body(path)
-  local text, why = read_file(path)
-  if not text then return nil, ("--json-file: %s"):format(why) end
-  local body, msg = azbatch.json.decode(text)
-  if body == nil then return nil, ("--json-file %s: %s"):format(path, msg) end
-  if type(body) ~= "table" then
-    return nil, ("--json-file %s: expected a JSON object (the pool body)"):format(path)
-  end
-  if body.properties ~= nil and body.vmSize == nil then
-    return nil, ("--json-file %s: this is an ARM (management-plane) pool resource with a 'properties' "
-      .. "wrapper; azbatch takes the Batch data-plane body (the REST 'Pool - Add' body)"):format(path)
-  end
-  return body
-end
-
-local function print_warnings(err, warnings)
-  for _, w in ipairs(warnings or {}) do
-    err:write(("warning: %s: %s\n"):format(w.field, w.message))
-  end
-end
-
---- The pool body from --json-file and the flags; flags override the file.
-local function pool_body(o)
-  local body = {}
-  if o.jsonFile then
-    local b, why = load_json_body(o.jsonFile)
-    if not b then return nil, why end
-    body = b
-  end
-  for _, k in ipairs { "id", "vmSize", "targetDedicatedNodes", "targetLowPriorityNodes", "resizeTimeout" } do
-    if o[k] ~= nil then body[k] = o[k] end
-  end
-  if o.image or o.nodeAgentSKUId then
-    local vmc = body.virtualMachineConfiguration
-    if type(vmc) ~= "table" then vmc = {} end
-    vmc.imageReference = o.image or vmc.imageReference
-    vmc.nodeAgentSKUId = o.nodeAgentSKUId or vmc.nodeAgentSKUId
-    body.virtualMachineConfiguration = vmc
-  end
-  return body
-end
-
-local commands = {}
-M.commands = commands
-
--- Flags shared by several verbs.
-local TARGET_DEDICATED = { name = "target-dedicated-nodes", key = "targetDedicatedNodes", kind = "integer",
-  metavar = "N", help = "dedicated compute nodes" }
-local TARGET_LOW_PRIORITY = { name = "target-low-priority-nodes", key = "targetLowPriorityNodes",
-  kind = "integer", metavar = "N", help = "Spot/low-priority compute nodes" }
-local RESIZE_TIMEOUT = { name = "resize-timeout", key = "resizeTimeout", kind = "string", metavar = "DURATION",
-  help = "ISO-8601 duration, e.g. PT30M" }
-local IF_MATCH = { name = "if-match", key = "ifMatch", kind = "string", metavar = "ETAG",
-  help = "only if the pool has this ETag" }
 
 local function fail(err, msg)
-  err:write("error: ", msg, "\n")
+  err:write("error: ", clean(msg), "\n")
   return EXIT_FAIL
 end
 
--- Re-indent compact JSON for people (az prints indented JSON too).
+local function usage_error(err, msg, usage)
+  err:write("error: ", clean(msg), "\n")
+  if usage then err:write("usage: ", usage, "\n") end
+  return EXIT_USAGE
+end
+
+--- A number as people read it: decimal digits where it is integral (never
+-- "2.0" or "1e+03"), otherwise the shortest text that reads back the same.
+local function number_text(v)
+  if math.type(v) == "integer" then return ("%d"):format(v) end
+  if v ~= v or v == math.huge or v == -math.huge then return tostring(v) end
+  if v == 0 then return "0" end                       -- -0.0 too, as the encoder writes it
+  if v == math.floor(v) then return ("%.0f"):format(v) end
+  for digits = 15, 17 do
+    local s = ("%." .. digits .. "g"):format(v)
+    if tonumber(s) == v then return s end
+  end
+  return ("%.17g"):format(v)
+end
+M.number_text = number_text
+
+-- Re-indent compact JSON for people (az prints indented JSON too), and
+-- write integral numbers as decimal integers: the encoder writes a float
+-- beyond the integer range as "1e+20".
 local function pretty(text)
   local out, depth, i, n = {}, 0, 1, #text
   local function nl() out[#out + 1] = "\n" .. string.rep("  ", depth) end
@@ -112,6 +84,11 @@ local function pretty(text)
       nl()
     elseif c == ":" then
       out[#out + 1] = ": "
+    elseif c:match("[%-%d]") then
+      local num = text:match("^%-?[%d.eE+%-]+", i)
+      local v = num:find("[.eE]") and tonumber(num)
+      out[#out + 1] = v and number_text(v) or num
+      i = i + #num - 1
     else
       out[#out + 1] = c
     end
@@ -121,16 +98,241 @@ local function pretty(text)
 end
 M.pretty = pretty
 
+local function cell_text(v)
+  if v == nil or v == azbatch.null then return "" end
+  if type(v) == "number" then return number_text(v) end
+  return clean(v, CELL_MAX)
+end
+
+local function width(s) return utf8.len(s) or #s end
+
+--- rows: array of tables; columns: { {"Heading", function(row) -> value}, ... }
+local function table_text(rows, columns)
+  local cells, widths = {}, {}
+  for c, col in ipairs(columns) do widths[c] = width(col[1]) end
+  for r, row in ipairs(rows) do
+    cells[r] = {}
+    for c, col in ipairs(columns) do
+      local v = cell_text(col[2](row))
+      cells[r][c] = v
+      widths[c] = math.max(widths[c], width(v))
+    end
+  end
+  local lines = {}
+  local function line(values)
+    local parts = {}
+    for c, v in ipairs(values) do
+      parts[c] = c < #values and v .. string.rep(" ", widths[c] - width(v)) or v
+    end
+    lines[#lines + 1] = table.concat(parts, "  ")
+  end
+  local head, rule = {}, {}
+  for c, col in ipairs(columns) do head[c], rule[c] = col[1], string.rep("-", widths[c]) end
+  line(head)
+  line(rule)
+  for _, row in ipairs(cells) do line(row) end
+  return table.concat(lines, "\n") .. "\n"
+end
+M.table_text = table_text
+
+local function image_text(pool)
+  local vmc = type(pool.virtualMachineConfiguration) == "table" and pool.virtualMachineConfiguration
+  local ref = vmc and vmc.imageReference
+  if type(ref) ~= "table" then return "" end
+  return ref.virtualMachineImageId or ref.sharedGalleryImageId or ref.communityGalleryImageId
+    or table.concat({ ref.publisher or "", ref.offer or "", ref.sku or "", ref.version or "latest" }, ":")
+end
+
+local function of(current, target)
+  return ("%s/%s"):format(cell_text(current or 0), cell_text(target or 0))
+end
+
+local POOL_COLUMNS = {
+  { "Id", function(p) return p.id end },
+  { "State", function(p) return p.state end },
+  { "Allocation", function(p) return p.allocationState end },
+  { "VmSize", function(p) return p.vmSize end },
+  { "Dedicated", function(p) return of(p.currentDedicatedNodes, p.targetDedicatedNodes) end },
+  { "LowPriority", function(p) return of(p.currentLowPriorityNodes, p.targetLowPriorityNodes) end },
+  { "Image", image_text },
+}
+local CREATED_COLUMNS = {
+  { "Id", function(r) return r.id end },
+  { "ETag", function(r) return r.eTag end },
+  { "Recovered", function(r) return tostring(r.recovered) end },
+  { "RequestId", function(r) return r.requestId end },
+}
+local OPERATION_COLUMNS = {
+  { "Id", function(r) return r.id end },
+  { "Operation", function(r) return r.operation end },
+  { "RequestId", function(r) return r.requestId end },
+}
+local EXISTS_COLUMNS = {
+  { "Id", function(r) return r.id end },
+  { "Exists", function(r) return tostring(r.exists) end },
+}
+
+--- Print one result: JSON (indented) or a table of `rows` (default: the value itself).
+local function emit(out, err, o, value, columns, rows)
+  if o.output == "table" then
+    out:write(table_text(rows or { value }, columns))
+    return EXIT_OK
+  end
+  local text, why = azbatch.json.encode(value)
+  if not text then return fail(err, "cannot print the answer as JSON: " .. why) end
+  out:write(pretty(text), "\n")
+  return EXIT_OK
+end
+
+-- }==================================================================
+
+
+-- {==================================================================
+-- Inputs: the JSON file, the account
+-- ===================================================================
+
+local function line_column(text, at)
+  local line, col = 1, at
+  for nl in text:sub(1, at - 1):gmatch("()\n") do line, col = line + 1, at - nl end
+  return line, col
+end
+
+-- lua-cjson's token names, as people would say them.
+local TOKEN_WORDS = { T_END = "the end of the file", T_STRING = "a string", T_NUMBER = "a number",
+  T_BOOLEAN = "a boolean", T_NULL = "null", T_COLON = "':'", T_COMMA = "','", T_OBJ_BEGIN = "'{'",
+  T_OBJ_END = "'}'", T_ARR_BEGIN = "'['", T_ARR_END = "']'" }
+
+local TOP_KINDS = { ["["] = "an array", ['"'] = "a string", t = "true", f = "false", n = "null" }
+
+-- A JSON body may be the data-plane body (what POST /pools takes) or, by
+-- mistake, the ARM resource with its "properties" wrapper (Azure/Batch#162).
+local function load_json_body(path)
+  local where = "--json-file " .. path
+  local f, why = io.open(path, "rb")
+  if not f then
+    return nil, ("%s: cannot open it (%s)"):format(where, (why:gsub("^.*: ", "")))
+  end
+  local text, rwhy, code = f:read("a")
+  f:close()
+  if not text then
+    if code == 21 then return nil, where .. ": is a directory, not a JSON file" end
+    return nil, ("%s: cannot read it (%s)"):format(where, rwhy)
+  end
+  local bom = text:sub(1, 3) == "\239\187\191" and 3 or 0   -- a UTF-8 byte order mark, as some editors write
+  if bom > 0 then text = text:sub(4) end
+  if text:match("^%s*$") then
+    return nil, where .. ": the file is empty; expected a JSON object (the pool body)"
+  end
+  local body, msg = azbatch.json.decode(text)
+  if body == nil then
+    local what, at = msg:match("^json: (.-) at character (%d+)$")
+    if not at then return nil, ("%s: invalid JSON: %s"):format(where, (msg:gsub("^json: ", ""))) end
+    at = tonumber(at)
+    local line, col = line_column(text, at)
+    what = what:gsub("T_[%u_]+", TOKEN_WORDS)
+    return nil, ("%s: invalid JSON at line %d, column %d (byte %d): %s"):format(where, line, col, at + bom, what)
+  end
+  local first = text:match("^%s*(.)")
+  if first ~= "{" then
+    return nil, ("%s: expected a JSON object (the pool body), got %s"):format(where, TOP_KINDS[first] or "a number")
+  end
+  if body.properties ~= nil and body.vmSize == nil then
+    return nil, ("%s: this is an ARM (management-plane) pool resource with a 'properties' "
+      .. "wrapper; azbatch takes the Batch data-plane body (the REST 'Pool - Add' body)"):format(where)
+  end
+  return body
+end
+
+local function getenv(env, name)
+  local v
+  if env then v = env[name] else v = os.getenv(name) end
+  if v == "" then return nil end
+  return v
+end
+
+--- The account name in an https://{account}.{region}.batch.azure.com
+-- endpoint (exactly that host shape, any case), or nil: never from an IP
+-- address, localhost or another host, where the first label names nothing.
+function M.account_from_endpoint(endpoint)
+  local rest = endpoint:match("^[Hh][Tt][Tt][Pp][Ss]://(.*)$")
+  if not rest and not endpoint:find("://", 1, true) then rest = endpoint end   -- a bare host means https
+  if not rest then return nil end
+  local host = rest:match("^[^/?#]*"):gsub(":%d*$", ""):lower()
+  return (host:match("^([%l%d]+)%.[%l%d]+%.batch%.azure%.com$"))
+end
+
+--- The credential from the flags and the environment, as az finds it.
+-- Returns credential or nil, message, exit status.
+function M.find_credential(o, endpoint, env)
+  local key = o.accountKey or getenv(env, "AZURE_BATCH_ACCESS_KEY")
+  if not key then
+    -- Microsoft Entra ID: the data plane needs no account name.
+    local cred, why = azbatch.credential.default { env = env }
+    if not cred then return nil, why, EXIT_FAIL end
+    return cred
+  end
+  local name = o.accountName or getenv(env, "AZURE_BATCH_ACCOUNT") or M.account_from_endpoint(endpoint)
+  if not name then
+    return nil, ("a Shared Key needs the Batch account name, and the endpoint %s does not give one (only "
+      .. "https://{account}.{region}.batch.azure.com does): pass --account-name or set AZURE_BATCH_ACCOUNT")
+      :format(endpoint), EXIT_USAGE
+  end
+  local cred, why = azbatch.credential.shared_key(name, key)
+  if not cred then return nil, why, EXIT_FAIL end
+  return cred
+end
+
+--- A client from the flags and the environment.
+-- Returns client or nil, exit status (the message is written).
+local function connect(o, err, env)
+  local endpoint = o.accountEndpoint or getenv(env, "AZURE_BATCH_ENDPOINT")
+  if not endpoint then
+    return nil, usage_error(err, "no Batch account endpoint: pass --account-endpoint or set AZURE_BATCH_ENDPOINT")
+  end
+  local cred, why, status = M.find_credential(o, endpoint, env)
+  if not cred then
+    err:write("error: ", clean(why), "\n")
+    return nil, status
+  end
+  local batch, msg = azbatch.client { endpoint = endpoint, credential = cred }
+  if not batch then return nil, fail(err, msg) end
+  return batch
+end
+
+-- }==================================================================
+
+
+-- {==================================================================
+-- The verbs
+-- ===================================================================
+
+local commands = {}
+M.commands = commands
+
+-- Flags shared by several verbs.
+local TARGET_DEDICATED = { name = "target-dedicated-nodes", key = "targetDedicatedNodes", kind = "integer",
+  metavar = "N", help = "dedicated compute nodes" }
+local TARGET_LOW_PRIORITY = { name = "target-low-priority-nodes", key = "targetLowPriorityNodes",
+  kind = "integer", metavar = "N", help = "Spot/low-priority compute nodes" }
+local RESIZE_TIMEOUT = { name = "resize-timeout", key = "resizeTimeout", kind = "string", metavar = "DURATION",
+  help = "ISO-8601 duration, e.g. PT30M" }
+local IF_MATCH = { name = "if-match", key = "ifMatch", kind = "string", metavar = "ETAG",
+  help = "only if the pool has this ETag" }
+local DEALLOCATION = { name = "node-deallocation-option", key = "nodeDeallocationOption", kind = "string",
+  metavar = "OPTION", help = "requeue, terminate, taskcompletion or retaineddata" }
+local POOL_ID = { name = "pool-id", key = "poolId", kind = "string", metavar = "ID", help = "the pool id (required)" }
+local OUTPUT = { name = "output", key = "output", kind = "string", metavar = "FORMAT", choices = { "json", "table" },
+  help = "json (default) or table" }
+
 -- The flags every verb that talks to the service takes, with az's names.
 local ACCOUNT_FLAGS = {
   { name = "account-name", key = "accountName", kind = "string", metavar = "NAME",
-    help = "Batch account name (env AZURE_BATCH_ACCOUNT)" },
-  { name = "account-key", key = "accountKey", kind = "string", metavar = "KEY",
+    help = "Batch account name (env AZURE_BATCH_ACCOUNT; else from the endpoint's host)" },
+  { name = "account-key", key = "accountKey", kind = "string", metavar = "KEY", secret = true,
     help = "Shared Key (env AZURE_BATCH_ACCESS_KEY); Entra ID is used without one" },
   { name = "account-endpoint", key = "accountEndpoint", kind = "string", metavar = "URL",
     help = "https://{account}.{region}.batch.azure.com (env AZURE_BATCH_ENDPOINT)" },
-  { name = "output", key = "output", kind = "string", metavar = "FORMAT", choices = { "json", "table" },
-    help = "json (default) or table" },
+  OUTPUT,
 }
 
 local function with_account_flags(flags)
@@ -138,40 +340,42 @@ local function with_account_flags(flags)
   return flags
 end
 
-local function env(name)
-  local v = os.getenv(name)
-  return v ~= "" and v or nil
+local function print_warnings(err, warnings)
+  for _, w in ipairs(warnings or {}) do
+    err:write("warning: ", clean(("%s: %s"):format(w.field, w.message)), "\n")
+  end
 end
 
---- A client from the flags and the environment, as az finds the account.
--- Returns client or nil, exit status (the message is written).
-connect = function(o, err)
-  local endpoint = o.accountEndpoint or env("AZURE_BATCH_ENDPOINT")
-  if not endpoint then
-    err:write("error: no Batch account endpoint: pass --account-endpoint or set AZURE_BATCH_ENDPOINT\n")
-    return nil, EXIT_USAGE
+--- The pool body from --json-file and the flags; flags override the file.
+local function pool_body(o)
+  local body = {}
+  if o.jsonFile then
+    local b, why = load_json_body(o.jsonFile)
+    if not b then return nil, why end
+    body = b
   end
-  local key = o.accountKey or env("AZURE_BATCH_ACCESS_KEY")
-  local cred, why
-  if key then
-    local name = o.accountName or env("AZURE_BATCH_ACCOUNT") or endpoint:match("^%a+://([^.:/]+)%.")
-    if not name then
-      err:write("error: a Shared Key needs the account name: pass --account-name or set AZURE_BATCH_ACCOUNT\n")
-      return nil, EXIT_USAGE
-    end
-    cred, why = azbatch.credential.shared_key(name, key)
-  else
-    cred, why = azbatch.credential.default()
+  for _, k in ipairs { "id", "vmSize", "targetDedicatedNodes", "targetLowPriorityNodes", "resizeTimeout" } do
+    if o[k] ~= nil then body[k] = o[k] end
   end
-  if not cred then return nil, fail(err, why) end
-  local batch, msg = azbatch.client { endpoint = endpoint, credential = cred }
-  if not batch then return nil, fail(err, msg) end
-  return batch
+  if o.image or o.nodeAgentSKUId then
+    local vmc = body.virtualMachineConfiguration
+    if type(vmc) ~= "table" then vmc = {} end
+    vmc.imageReference = o.image or vmc.imageReference
+    vmc.nodeAgentSKUId = o.nodeAgentSKUId or vmc.nodeAgentSKUId
+    body.virtualMachineConfiguration = vmc
+  end
+  return body
+end
+
+local function need_pool_id(o, err, usage)
+  if o.poolId then return true end
+  usage_error(err, "--pool-id is required", usage)
+  return false
 end
 
 commands["pool create"] = {
   usage = "azbatch pool create [--json-file FILE] [--id ID --vm-size SIZE --image IMAGE "
-    .. "--node-agent-sku-id SKU ...] [--dry-run]",
+    .. "--node-agent-sku-id SKU ...] [--dry-run] [--output json|table]",
   summary = "Create a pool. The body is validated locally first; --dry-run prints the exact JSON "
     .. "body that would be sent and sends nothing. Flags override fields of --json-file.",
   flags = with_account_flags({
@@ -185,99 +389,37 @@ commands["pool create"] = {
     RESIZE_TIMEOUT,
     { name = "json-file", key = "jsonFile", kind = "string", metavar = "FILE",
       help = "a pool body in the REST format (Pool - Add)" },
-    { name = "dry-run", key = "dryRun", kind = "flag", help = "validate and print the request body; send nothing" },
+    { name = "dry-run", key = "dryRun", kind = "flag",
+      help = "validate and print the request body byte for byte; send nothing" },
   }),
-  run = function(o, out, err)
+  run = function(o, out, err, env)
     local body, why = pool_body(o)
-    if not body then
-      err:write("error: ", why, "\n")
-      return EXIT_FAIL
-    end
+    if not body then return fail(err, why) end
     local spec, warnings, e = azbatch.pool_spec(body)
     if not spec then
-      err:write("error: ", warnings, "\n")
-      for i = 2, #(e.errors or {}) do
-        err:write(("error: %s: %s\n"):format(e.errors[i].field, e.errors[i].message))
-      end
+      fail(err, warnings)
+      for i = 2, #(e.errors or {}) do fail(err, ("%s: %s"):format(e.errors[i].field, e.errors[i].message)) end
       return EXIT_FAIL
     end
     print_warnings(err, warnings)
     if o.dryRun then
-      out:write(assert(spec:json()), "\n")
+      local text = assert(spec:json())
+      if o.output == "table" then
+        out:write(table_text({ assert(azbatch.json.decode(text)) }, POOL_COLUMNS))
+      else
+        out:write(text, "\n")     -- the request body exactly as it would be sent
+      end
       return EXIT_OK
     end
-    local batch, code = connect(o, err)
+    local batch, code = connect(o, err, env)
     if not batch then return code end
     local res, msg = batch:create_pool(spec)
     batch:close()
     if not res then return fail(err, msg) end
-    if o.output == "json" then
-      out:write(pretty(azbatch.json.encode { id = res.id, eTag = res.etag, requestId = res.request_id }), "\n")
-    else
-      out:write(("created pool %s%s\n"):format(res.id, res.recovered and " (found after a retried request)" or ""))
-    end
-    return EXIT_OK
+    return emit(out, err, o, { id = res.id, eTag = res.etag, requestId = res.request_id,
+      recovered = res.recovered == true }, CREATED_COLUMNS)
   end,
 }
-
-local POOL_ID = { name = "pool-id", key = "poolId", kind = "string", metavar = "ID", help = "the pool id (required)" }
-
-local function image_text(pool)
-  local ref = pool.virtualMachineConfiguration and pool.virtualMachineConfiguration.imageReference
-  if type(ref) ~= "table" then return "" end
-  return ref.virtualMachineImageId or ref.sharedGalleryImageId or ref.communityGalleryImageId
-    or table.concat({ ref.publisher or "", ref.offer or "", ref.sku or "", ref.version or "latest" }, ":")
-end
-
-local POOL_COLUMNS = {
-  { "Id", function(p) return p.id end },
-  { "State", function(p) return p.state end },
-  { "Allocation", function(p) return p.allocationState end },
-  { "VmSize", function(p) return p.vmSize end },
-  { "Dedicated", function(p) return ("%s/%s"):format(p.currentDedicatedNodes or 0, p.targetDedicatedNodes or 0) end },
-  { "LowPriority", function(p)
-    return ("%s/%s"):format(p.currentLowPriorityNodes or 0, p.targetLowPriorityNodes or 0) end },
-  { "Image", image_text },
-}
-
-local function table_text(rows, columns)
-  local cells, widths = {}, {}
-  for c, col in ipairs(columns) do widths[c] = #col[1] end
-  for r, row in ipairs(rows) do
-    cells[r] = {}
-    for c, col in ipairs(columns) do
-      local v = tostring(col[2](row) or "")
-      cells[r][c] = v
-      widths[c] = math.max(widths[c], #v)
-    end
-  end
-  local lines = {}
-  local function line(values)
-    local parts = {}
-    for c, v in ipairs(values) do parts[c] = c < #values and ("%-" .. widths[c] .. "s"):format(v) or v end
-    lines[#lines + 1] = table.concat(parts, "  ")
-  end
-  local head, rule = {}, {}
-  for c, col in ipairs(columns) do head[c], rule[c] = col[1], string.rep("-", widths[c]) end
-  line(head)
-  line(rule)
-  for _, row in ipairs(cells) do line(row) end
-  return table.concat(lines, "\n") .. "\n"
-end
-
-local function need_pool_id(o, err, usage)
-  if o.poolId then return true end
-  err:write("error: --pool-id is required\nusage: ", usage, "\n")
-  return false
-end
-
-local function emit(out, o, value, rows)
-  if o.output == "table" then
-    out:write(table_text(rows or { value }, POOL_COLUMNS))
-  else
-    out:write(pretty(assert(azbatch.json.encode(value))), "\n")
-  end
-end
 
 commands["pool show"] = {
   usage = "azbatch pool show --pool-id ID [--select FIELDS] [--expand stats] [--output json|table]",
@@ -286,15 +428,14 @@ commands["pool show"] = {
     { name = "select", key = "select", kind = "string", metavar = "FIELDS", help = "OData $select clause" },
     { name = "expand", key = "expand", kind = "string", metavar = "FIELDS", help = "OData $expand clause" },
   }),
-  run = function(o, out, err)
+  run = function(o, out, err, env)
     if not need_pool_id(o, err, commands["pool show"].usage) then return EXIT_USAGE end
-    local batch, code = connect(o, err)
+    local batch, code = connect(o, err, env)
     if not batch then return code end
     local pool, msg = batch:get_pool(o.poolId, { select = o.select, expand = o.expand })
     batch:close()
     if not pool then return fail(err, msg) end
-    emit(out, o, pool)
-    return EXIT_OK
+    return emit(out, err, o, pool, POOL_COLUMNS)
   end,
 }
 
@@ -306,89 +447,104 @@ commands["pool list"] = {
     { name = "select", key = "select", kind = "string", metavar = "FIELDS", help = "OData $select clause" },
     { name = "expand", key = "expand", kind = "string", metavar = "FIELDS", help = "OData $expand clause" },
   }),
-  run = function(o, out, err)
-    local batch, code = connect(o, err)
+  run = function(o, out, err, env)
+    local batch, code = connect(o, err, env)
     if not batch then return code end
     local pools, msg = azbatch.collect(batch:list_pools { filter = o.filter, select = o.select, expand = o.expand })
     batch:close()
     if not pools then return fail(err, msg) end
-    emit(out, o, azbatch.json.array(pools), pools)
-    return EXIT_OK
+    return emit(out, err, o, azbatch.json.array(pools), POOL_COLUMNS, pools)
   end,
 }
 
 commands["pool delete"] = {
-  usage = "azbatch pool delete --pool-id ID [--if-match ETAG] [--yes]",
+  usage = "azbatch pool delete --pool-id ID [--if-match ETAG] [--yes] [--output json|table]",
   summary = "Delete a pool. The pool goes to 'deleting' and disappears once its nodes are released.",
   flags = with_account_flags({ POOL_ID,
     IF_MATCH,
     { name = "yes", key = "yes", kind = "flag", help = "accepted for az compatibility; azbatch never prompts" },
   }),
-  run = function(o, out, err)
+  run = function(o, out, err, env)
     if not need_pool_id(o, err, commands["pool delete"].usage) then return EXIT_USAGE end
-    local batch, code = connect(o, err)
+    local batch, code = connect(o, err, env)
     if not batch then return code end
-    local ok, msg = batch:delete_pool(o.poolId, { if_match = o.ifMatch })
+    local ok, resp = batch:delete_pool(o.poolId, { if_match = o.ifMatch })
     batch:close()
-    if not ok then return fail(err, msg) end
-    if o.output ~= "json" then out:write(("deleting pool %s\n"):format(o.poolId)) end
-    return EXIT_OK
+    if not ok then return fail(err, resp) end
+    return emit(out, err, o, { id = o.poolId, operation = "delete", requestId = resp and resp.request_id },
+      OPERATION_COLUMNS)
   end,
 }
 
+-- The flags that describe a resize, none of which --abort takes.
+local RESIZE_FLAGS = { TARGET_DEDICATED, TARGET_LOW_PRIORITY, RESIZE_TIMEOUT, DEALLOCATION, IF_MATCH }
+
 commands["pool resize"] = {
-  usage = "azbatch pool resize --pool-id ID [--target-dedicated-nodes N] [--target-low-priority-nodes N] "
-    .. "[--resize-timeout DURATION] [--node-deallocation-option OPTION] [--abort]",
-  summary = "Resize a pool, or stop a resize with --abort.",
+  usage = "azbatch pool resize --pool-id ID {--target-dedicated-nodes N | --target-low-priority-nodes N} "
+    .. "[--resize-timeout DURATION] [--node-deallocation-option OPTION] [--if-match ETAG] [--output json|table]\n"
+    .. "       azbatch pool resize --pool-id ID --abort [--output json|table]",
+  summary = "Resize a pool to a target, or stop its current resize with --abort.",
   flags = with_account_flags({ POOL_ID,
-    TARGET_DEDICATED, TARGET_LOW_PRIORITY,
-    RESIZE_TIMEOUT,
-    { name = "node-deallocation-option", key = "nodeDeallocationOption", kind = "string", metavar = "OPTION",
-      help = "requeue, terminate, taskcompletion or retaineddata" },
-    IF_MATCH,
-    { name = "abort", key = "abort", kind = "flag", help = "stop the pool's current resize" },
+    TARGET_DEDICATED, TARGET_LOW_PRIORITY, RESIZE_TIMEOUT, DEALLOCATION, IF_MATCH,
+    { name = "abort", key = "abort", kind = "flag", help = "stop the pool's current resize (takes no other option)" },
   }),
-  run = function(o, out, err)
-    if not need_pool_id(o, err, commands["pool resize"].usage) then return EXIT_USAGE end
-    local batch, code = connect(o, err)
-    if not batch then return code end
-    local ok, msg
+  run = function(o, out, err, env)
+    local usage = commands["pool resize"].usage
+    if not need_pool_id(o, err, usage) then return EXIT_USAGE end
+    local resize
     if o.abort then
-      ok, msg = batch:stop_resize_pool(o.poolId)
+      for _, f in ipairs(RESIZE_FLAGS) do
+        if o[f.key] ~= nil then
+          return usage_error(err, ("--abort stops the current resize and takes no --%s"):format(f.name), usage)
+        end
+      end
     else
-      ok, msg = batch:resize_pool(o.poolId, { targetDedicatedNodes = o.targetDedicatedNodes,
-        targetLowPriorityNodes = o.targetLowPriorityNodes, resizeTimeout = o.resizeTimeout,
-        nodeDeallocationOption = o.nodeDeallocationOption }, { if_match = o.ifMatch })
+      if o.targetDedicatedNodes == nil and o.targetLowPriorityNodes == nil then
+        return usage_error(err, "pool resize needs a target (--target-dedicated-nodes, --target-low-priority-nodes) "
+          .. "or --abort", usage)
+      end
+      resize = { targetDedicatedNodes = o.targetDedicatedNodes, targetLowPriorityNodes = o.targetLowPriorityNodes,
+        resizeTimeout = o.resizeTimeout, nodeDeallocationOption = o.nodeDeallocationOption }
+      local ok, why = azbatch.validate("pool.resize", resize)    -- before anything is sent
+      if not ok then return fail(err, why) end
+    end
+    local batch, code = connect(o, err, env)
+    if not batch then return code end
+    local ok, resp
+    if o.abort then
+      ok, resp = batch:stop_resize_pool(o.poolId)
+    else
+      ok, resp = batch:resize_pool(o.poolId, resize, { if_match = o.ifMatch })
     end
     batch:close()
-    if not ok then return fail(err, msg) end
-    if o.output ~= "json" then
-      out:write(("%s pool %s\n"):format(o.abort and "stopping the resize of" or "resizing", o.poolId))
-    end
-    return EXIT_OK
+    if not ok then return fail(err, resp) end
+    local result = { id = o.poolId, operation = o.abort and "stopResize" or "resize",
+      requestId = type(resp) == "table" and resp.request_id or nil }
+    for k, v in pairs(resize or {}) do result[k] = v end
+    return emit(out, err, o, result, OPERATION_COLUMNS)
   end,
 }
 
 commands["pool exists"] = {
-  usage = "azbatch pool exists --pool-id ID",
+  usage = "azbatch pool exists --pool-id ID [--output json|table]",
   summary = "Print true when the pool exists, false otherwise.",
   flags = with_account_flags({ POOL_ID }),
-  run = function(o, out, err)
+  run = function(o, out, err, env)
     if not need_pool_id(o, err, commands["pool exists"].usage) then return EXIT_USAGE end
-    local batch, code = connect(o, err)
+    local batch, code = connect(o, err, env)
     if not batch then return code end
     local exists, msg = batch:pool_exists(o.poolId)
     batch:close()
     if exists == nil then return fail(err, msg) end
-    out:write(tostring(exists), "\n")
-    return EXIT_OK
+    return emit(out, err, o, exists, EXISTS_COLUMNS, { { id = o.poolId, exists = exists } })
   end,
 }
 
 local function format_plan(p)
   local lines = {
-    ("%-22s %d"):format("nodes", p.nodes),
-    ("%-22s %d  (one per 600 VMs, in the Batch account's region)"):format("gallery replicas", p.replicas),
+    ("%-22s %s"):format("nodes", number_text(p.nodes)),
+    ("%-22s %s  (one per 600 VMs, in the Batch account's region)"):format("gallery replicas",
+      number_text(p.replicas)),
   }
   if p.autoscale then
     lines[#lines + 1] = ("%-22s %s"):format("resize timeout", "n/a (autoscale pools ignore resizeTimeout)")
@@ -404,7 +560,7 @@ local function format_plan(p)
 end
 
 commands["plan"] = {
-  usage = "azbatch plan --nodes N [--autoscale] [--resize-timeout DURATION] [--replicas N]",
+  usage = "azbatch plan --nodes N [--autoscale] [--resize-timeout DURATION] [--replicas N] [--output table|json]",
   summary = "Plan a large custom-image pool offline. Prints the gallery replicas (one per 600 VMs) "
     .. "and the resize timeout (15 minutes per 1000 VMs) it needs.",
   flags = {
@@ -415,28 +571,21 @@ commands["plan"] = {
     { name = "replicas", key = "replicas", kind = "integer", metavar = "N",
       help = "the image's replica count in the region, to check it" },
     { name = "output", key = "output", kind = "string", metavar = "FORMAT", choices = { "table", "json" },
-      help = "table (default) or json" },
+      help = "table (default: plan is read by people) or json" },
   },
   run = function(o, out, err)
-    if o.nodes == nil then
-      err:write("usage: azbatch plan --nodes N (try --help)\n")
-      return EXIT_USAGE
-    end
+    if o.nodes == nil then return usage_error(err, "--nodes is required", commands["plan"].usage) end
     local p, msg = azbatch.plan { nodes = o.nodes, enableAutoScale = o.enableAutoScale,
       resizeTimeout = o.resizeTimeout, replicas = o.replicas }
-    local output = o.output
-    if not p then
-      err:write("error: ", msg, "\n")
-      return EXIT_FAIL
-    end
-    if output == "json" then
-      out:write(assert(azbatch.json.encode(p)), "\n")
-    else
-      out:write(format_plan(p))
-    end
+    if not p then return fail(err, msg) end
+    if o.output == "json" then return emit(out, err, o, p) end
+    out:write(format_plan(p))
     return EXIT_OK
   end,
 }
+
+-- }==================================================================
+
 
 local function top_help()
   local names = {}
@@ -458,8 +607,9 @@ local function is_help(a) return a == "-h" or a == "--help" end
 ---@param argv string[]
 ---@param out? file* defaults to io.stdout
 ---@param err? file* defaults to io.stderr
+---@param env? table<string,string> the environment (default: os.getenv)
 ---@return integer status
-function M.main(argv, out, err)
+function M.main(argv, out, err, env)
   out, err = out or io.stdout, err or io.stderr
   if #argv == 0 then
     err:write(top_help())
@@ -485,7 +635,7 @@ function M.main(argv, out, err)
     local group = argv[1]
     local subs = {}
     for name in pairs(commands) do
-      if name:match("^" .. group:gsub("%p", "%%%0") .. " ") then subs[#subs + 1] = name end
+      if name:sub(1, #group + 1) == group .. " " then subs[#subs + 1] = name end
     end
     table.sort(subs)
     if #subs > 0 and (argv[2] == nil or is_help(argv[2])) then
@@ -494,26 +644,22 @@ function M.main(argv, out, err)
       for _, s in ipairs(subs) do w:write(("  %-20s %s\n"):format(s, commands[s].summary:match("^[^.]*"))) end
       return argv[2] and EXIT_OK or EXIT_USAGE
     end
-    err:write(("error: unknown command '%s' (try 'azbatch --help')\n"):format(table.concat(argv, " ", 1,
-      math.min(2, #argv))))
-    return EXIT_USAGE
+    return usage_error(err, ("unknown command '%s' (try 'azbatch --help')")
+      :format(table.concat(argv, " ", 1, math.min(2, #argv))))
   end
   for _, a in ipairs(rest) do
+    if a == "--" then break end
     if is_help(a) then
       out:write(args.help(cmd.usage, cmd.summary, cmd.flags))
       return EXIT_OK
     end
   end
   local o, why, positional = args.parse(rest, cmd.flags)
-  if not o then
-    err:write("error: ", why, "\n", "usage: ", cmd.usage, "\n")
-    return EXIT_USAGE
+  if not o then return usage_error(err, why, cmd.usage) end
+  if positional and #positional > 0 then
+    return usage_error(err, ("unexpected argument '%s'"):format(positional[1]), cmd.usage)
   end
-  if positional and #positional > 0 and not cmd.positional then
-    err:write(("error: unexpected argument '%s'\n"):format(positional[1]), "usage: ", cmd.usage, "\n")
-    return EXIT_USAGE
-  end
-  return cmd.run(o, out, err)
+  return cmd.run(o, out, err, env)
 end
 
 return M
