@@ -416,6 +416,7 @@ int azb_run(const char *const argv[], double timeout, azb_buf *out,
             azb_buf *err, char *why, size_t whysz);
 
 void azb_codec_open(lua_State *L);
+void azb_proc_open(lua_State *L);
 void azb_url_open(lua_State *L);
 void azb_opts_open(lua_State *L);
 void azb_http_open(lua_State *L);

@@ -24,6 +24,7 @@ int luaopen_azbatch_core(lua_State *L) {
   azb_codec_open(L);
   azb_url_open(L);
   azb_opts_open(L);
+  azb_proc_open(L);
   azb_http_open(L);
   azb_auth_open(L);
   azb_token_open(L);

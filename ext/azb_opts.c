@@ -117,7 +117,34 @@ static int opts_check(lua_State *L) {
   return 1;
 }
 
+/* core.suggest(name, {candidate, ...}) -> the closest candidate, or nil
+** (the one edit distance, for callers with names of their own: CLI flags) */
+#define MAX_CANDIDATES 256
+static int opts_suggest(lua_State *L) {
+  const char *known[MAX_CANDIDATES + 1], *best;
+  size_t n;
+  const char *k = luaL_checklstring(L, 1, &n);
+  int m;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  m = (int)luaL_len(L, 2);
+  luaL_argcheck(L, m <= MAX_CANDIDATES, 2, "too many candidates");
+  for (int i = 1; i <= m; i++) {
+    lua_rawgeti(L, 2, i);
+    known[i - 1] = luaL_checkstring(L, -1);   /* anchored by the table */
+    lua_pop(L, 1);
+  }
+  known[m] = NULL;
+  best = azb_suggest(k, n, known);
+  if (best == NULL)
+    lua_pushnil(L);
+  else
+    lua_pushstring(L, best);
+  return 1;
+}
+
 void azb_opts_open(lua_State *L) {
   lua_pushcfunction(L, opts_check);
   lua_setfield(L, -2, "check_options");
+  lua_pushcfunction(L, opts_suggest);
+  lua_setfield(L, -2, "suggest");
 }

@@ -1,6 +1,7 @@
 /*
-** azb_proc.c: run a program without a shell and collect what it prints,
-** with a deadline (the Azure CLI credential runs `az`). Pure C.
+** azb_proc.c: the process: run a program without a shell and collect what
+** it prints, with a deadline (the Azure CLI credential runs `az`); and
+** keep the process's memory (keys, tokens) out of core dumps.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,8 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -96,4 +99,23 @@ closeall:
     if (pe[i] >= 0) close(pe[i]);
   }
   return code;
+}
+
+/*
+** core.disable_core_dumps() -> true, or fail: no core file, and not
+** dumpable (no core via the kernel's pipe handler, no ptrace by others);
+** a process holding account keys and tokens (the CLI) calls it first.
+*/
+static int proc_no_core(lua_State *L) {
+  struct rlimit none = { 0, 0 };
+  if (setrlimit(RLIMIT_CORE, &none) != 0 || prctl(PR_SET_DUMPABLE, 0) != 0)
+    return azb_fail(L, "transport", NULL, "disable_core_dumps: %s",
+                    strerror(errno));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+void azb_proc_open(lua_State *L) {
+  lua_pushcfunction(L, proc_no_core);
+  lua_setfield(L, -2, "disable_core_dumps");
 }

@@ -8,38 +8,13 @@
 -- written --name=VALUE.
 local M = {}
 
--- The house has one edit distance: azb_typo_distance in the C core
--- (case-insensitive optimal string alignment, 3 meaning "too far"). It has
--- no Lua binding yet, so this mirrors it exactly; when the core exports one,
--- this function becomes that binding and nothing else changes.
-local function typo_distance(a, b)
-  local n, m = #a, #b
-  if n > 64 or m > 64 or math.abs(n - m) > 2 then return 3 end
-  a, b = a:lower(), b:lower()
-  local d = {}
-  for i = 0, n do d[i] = { [0] = i } end
-  for j = 0, m do d[0][j] = j end
-  for i = 1, n do
-    local ai = a:byte(i)
-    for j = 1, m do
-      local bj = b:byte(j)
-      local best = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (ai == bj and 0 or 1))
-      if i > 1 and j > 1 and ai == b:byte(j - 1) and a:byte(i - 1) == bj then
-        best = math.min(best, d[i - 2][j - 2] + 1)
-      end
-      d[i][j] = best
-    end
-  end
-  return d[n][m]
-end
+local core = require "azbatch.core"
 
--- " (did you mean --NAME?)" for the closest flag under distance 3, as azb_suggest does.
+-- " (did you mean --NAME?)" for the closest flag, by the core's one edit distance.
 local function suggest(name, flags)
-  local best, bestd = nil, 3
-  for _, f in ipairs(flags) do
-    local d = typo_distance(name, f.name)
-    if d < bestd then best, bestd = f.name, d end
-  end
+  local names = {}
+  for i, f in ipairs(flags) do names[i] = f.name end
+  local best = core.suggest(name, names)
   return best and (" (did you mean --%s?)"):format(best) or ""
 end
 

@@ -13,11 +13,11 @@ function M.set(names)
   return s
 end
 
---- opts must be nil or a table whose keys are all in 'allowed' (a set).
--- Returns opts, or an empty table for nil.
-function M.options(opts, arg, fname, allowed)
-  return core.check_options(opts, arg, fname, allowed)
-end
+--- options(opts, arg, fname, allowed): opts must be nil or a table whose
+-- keys are all in 'allowed' (a set). Returns opts, or an empty table for
+-- nil. (The C function itself, so that its error points at the caller's
+-- caller.)
+M.options = core.check_options
 
 --- A resource id: a non-empty string.
 function M.id(id, arg, fname)

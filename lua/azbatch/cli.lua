@@ -468,21 +468,21 @@ commands["pool delete"] = {
     if not need_pool_id(o, err, commands["pool delete"].usage) then return EXIT_USAGE end
     local batch, code = connect(o, err, env)
     if not batch then return code end
-    local ok, resp = batch:delete_pool(o.poolId, { if_match = o.ifMatch })
+    local res, why = batch:delete_pool(o.poolId, { if_match = o.ifMatch })
     batch:close()
-    if not ok then return fail(err, resp) end
-    return emit(out, err, o, { id = o.poolId, operation = "delete", requestId = resp and resp.request_id },
-      OPERATION_COLUMNS)
+    if not res then return fail(err, why) end
+    return emit(out, err, o, { id = o.poolId, operation = "delete", requestId = res.request_id,
+      recovered = res.recovered }, OPERATION_COLUMNS)
   end,
 }
 
 -- The flags that describe a resize, none of which --abort takes.
-local RESIZE_FLAGS = { TARGET_DEDICATED, TARGET_LOW_PRIORITY, RESIZE_TIMEOUT, DEALLOCATION, IF_MATCH }
+local RESIZE_FLAGS = { TARGET_DEDICATED, TARGET_LOW_PRIORITY, RESIZE_TIMEOUT, DEALLOCATION }
 
 commands["pool resize"] = {
   usage = "azbatch pool resize --pool-id ID {--target-dedicated-nodes N | --target-low-priority-nodes N} "
     .. "[--resize-timeout DURATION] [--node-deallocation-option OPTION] [--if-match ETAG] [--output json|table]\n"
-    .. "       azbatch pool resize --pool-id ID --abort [--output json|table]",
+    .. "       azbatch pool resize --pool-id ID --abort [--if-match ETAG] [--output json|table]",
   summary = "Resize a pool to a target, or stop its current resize with --abort.",
   flags = with_account_flags({ POOL_ID,
     TARGET_DEDICATED, TARGET_LOW_PRIORITY, RESIZE_TIMEOUT, DEALLOCATION, IF_MATCH,
@@ -510,16 +510,16 @@ commands["pool resize"] = {
     end
     local batch, code = connect(o, err, env)
     if not batch then return code end
-    local ok, resp
+    local res, why
     if o.abort then
-      ok, resp = batch:stop_resize_pool(o.poolId)
+      res, why = batch:stop_resize_pool(o.poolId, { if_match = o.ifMatch })
     else
-      ok, resp = batch:resize_pool(o.poolId, resize, { if_match = o.ifMatch })
+      res, why = batch:resize_pool(o.poolId, resize, { if_match = o.ifMatch })
     end
     batch:close()
-    if not ok then return fail(err, resp) end
+    if not res then return fail(err, why) end
     local result = { id = o.poolId, operation = o.abort and "stopResize" or "resize",
-      requestId = type(resp) == "table" and resp.request_id or nil }
+      requestId = res.request_id, recovered = res.recovered }
     for k, v in pairs(resize or {}) do result[k] = v end
     return emit(out, err, o, result, OPERATION_COLUMNS)
   end,
@@ -611,6 +611,8 @@ local function is_help(a) return a == "-h" or a == "--help" end
 ---@return integer status
 function M.main(argv, out, err, env)
   out, err = out or io.stdout, err or io.stderr
+  -- keys and tokens live in this process: never in a core file
+  require("azbatch.core").disable_core_dumps()
   if #argv == 0 then
     err:write(top_help())
     return EXIT_USAGE

@@ -200,6 +200,9 @@ function Client:request(method, path, opts)
       error(("bad argument #2 to 'request' (a path starting with '/' expected, got %s)")
         :format(type(path) == "string" and ("%q"):format(path) or type(path)), 2)
     end
+    if path:find("[?#]") then
+      error("bad argument #2 to 'request' (a path without '?' or '#': give parameters in opts.query)", 2)
+    end
     url = self.endpoint .. path .. "?" .. query_string(opts.query, self.api_version)
   elseif type(url) ~= "string" then
     error("bad argument #3 to 'request' (option 'url' must be a string)", 2)

@@ -57,6 +57,10 @@ local function is_token(cred)
   return type(mt) == "table" and mt.__name == "azbatch.TokenCredential"
 end
 
+-- Token requests in flight, per credential and scope: callers that need
+-- the same token at once wait on one request instead of each sending one.
+local fetching = setmetatable({}, { __mode = "k" })
+
 -- One C credential: a fresh token in its cache, fetched over 'http' when
 -- needed. Returns the credential, or fail.
 local function fetch(c, scope, http)
@@ -64,13 +68,28 @@ local function fetch(c, scope, http)
   local ok, why, err
   if c:kind() == "azure_cli" then
     ok, why, err = c:run(scope)
-  else
+    if not ok then return nil, why, err end
+    return c
+  end
+  local per = fetching[c]
+  if not per then
+    per = {}
+    fetching[c] = per
+  end
+  local f = per[scope]
+  if not f then
     local req
     req, why, err = c:start(http, scope)
     if not req then return nil, why, err end
-    parallel.await(http, req)
-    ok, why, err = c:finish(scope, req)
+    f = { req = req, http = http }
+    per[scope] = f
   end
+  parallel.await(f.http, f.req)
+  if not f.result then                -- whoever wakes first reads the answer
+    f.result = table.pack(c:finish(scope, f.req))
+    per[scope] = nil
+  end
+  ok, why, err = table.unpack(f.result, 1, 3)
   if not ok then return nil, why, err end
   return c
 end
@@ -183,13 +202,10 @@ function M.default(opts)
   return M.chain(sources)
 end
 
-local FROM_ENV_OPTS = check.set { "env", "managed_identity", "managed_identity_endpoint",
-  "managed_identity_connect_timeout", "azure_cli", "azure_cli_command" }
-
 --- Shared Key when AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY are set
 -- (the az CLI's names), Microsoft Entra ID (default chain) otherwise.
 function M.from_env(opts)
-  opts = check.options(opts, 1, "from_env", FROM_ENV_OPTS)
+  opts = check.options(opts, 1, "from_env", DEFAULT_OPTS)
   local account = getenv(opts.env, "AZURE_BATCH_ACCOUNT")
   local key = getenv(opts.env, "AZURE_BATCH_ACCESS_KEY")
   if account and key then return M.shared_key(account, key) end

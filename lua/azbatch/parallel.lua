@@ -20,6 +20,7 @@ end
 --- Wait until 'req' (started on 'http') has finished, been cancelled, or
 -- its transport closed; then req:result() tells which.
 function M.await(http, req)
+  if req:done() then return end
   if managed[coroutine.running()] then
     coroutine.yield(WAIT, http, req)
   else
@@ -53,8 +54,8 @@ function M.run(fns)
   local results, first_error = {}, nil
   local remaining = 0
   local ready, sleepers = {}, {}
-  local waiting = {}          -- req -> task
-  local by_http = {}          -- http -> number of tasks waiting on it
+  local waiting = {}          -- req -> the tasks waiting on it (a token fetch has several)
+  local by_http = {}          -- http -> number of requests waited on
 
   local function step(task, ...)
     local r = table.pack(coroutine.resume(task.co, ...))
@@ -67,9 +68,13 @@ function M.run(fns)
       remaining = remaining - 1
     elseif r[2] == WAIT then
       local http, req = r[3], r[4]
-      task.http = http
-      waiting[req] = task
-      by_http[http] = (by_http[http] or 0) + 1
+      local w = waiting[req]
+      if w then
+        w[#w + 1] = task
+      else
+        waiting[req] = { task, http = http }
+        by_http[http] = (by_http[http] or 0) + 1
+      end
     elseif r[2] == SLEEP then
       sleepers[task] = r[3]
     else
@@ -78,12 +83,12 @@ function M.run(fns)
   end
 
   local function wake(req)
-    local task = waiting[req]
-    if not task then return end
+    local w = waiting[req]
+    if not w then return end
     waiting[req] = nil
-    local n = by_http[task.http] - 1
-    by_http[task.http] = n > 0 and n or nil
-    step(task)
+    local n = by_http[w.http] - 1
+    by_http[w.http] = n > 0 and n or nil
+    for _, task in ipairs(w) do step(task) end
   end
 
   for i, fn in ipairs(fns) do
@@ -103,8 +108,8 @@ function M.run(fns)
     if remaining == 0 then break end
     -- a transport closed under waiting tasks: their requests have ended
     local ended = {}
-    for req, task in pairs(waiting) do
-      if task.http:closed() then ended[#ended + 1] = req end
+    for req, w in pairs(waiting) do
+      if w.http:closed() then ended[#ended + 1] = req end
     end
     for _, req in ipairs(ended) do wake(req) end
     local now = core.now()

@@ -1,6 +1,7 @@
 -- Benchmark driver (make bench). Modes, each printing one line of numbers:
 --   seq URL N          N sequential signed GETs over keep-alive: cpu_seconds wall_seconds connections
 --   conc URL N C       N GETs at concurrency C via azbatch.parallel: wall_seconds connections
+--   conc-entra URL N C the same with Entra ID tokens (fetched inside the parallel run)
 --   memory URL N       create, read and delete N pools: peak RSS in kB
 local azbatch = require "azbatch"
 local mode, url, n, c = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4])
@@ -15,8 +16,12 @@ local function status_kb(field)
 end
 local LOADED_KB = status_kb("VmHWM")     -- lua5.4 with azbatch, libcurl and OpenSSL mapped
 
-local batch = assert(azbatch.client { endpoint = url,
-  credential = assert(azbatch.credential.shared_key(ACCOUNT, KEY)), retry = false })
+-- conc-entra: the same as conc, with Microsoft Entra ID (client secret)
+-- tokens fetched from the emulator inside azbatch.parallel
+local credential = mode == "conc-entra" and assert(azbatch.credential.client_secret {
+  tenant = "00000000-0000-0000-0000-0000000000aa", client_id = "00000000-0000-0000-0000-0000000000c1",
+  client_secret = "dev-client-secret", authority = url }) or assert(azbatch.credential.shared_key(ACCOUNT, KEY))
+local batch = assert(azbatch.client { endpoint = url, credential = credential, retry = false })
 
 if mode == "seq" then
   assert(batch:get_pool("bench"))                         -- warm: connection and token paths
@@ -24,7 +29,7 @@ if mode == "seq" then
   local cpu, wall = os.clock(), azbatch.now()
   for _ = 1, n do assert(batch:get_pool("bench")) end
   print(("%.6f %.6f %d"):format(os.clock() - cpu, azbatch.now() - wall, batch.http:stats().connections - conns))
-elseif mode == "conc" then
+elseif mode == "conc" or mode == "conc-entra" then
   local per = n // c
   local fns = {}
   for i = 1, c do fns[i] = function() for _ = 1, per do assert(batch:get_pool("bench")) end end end

@@ -107,6 +107,39 @@ describe("auth against the emulator", function()
   end)
 end)
 
+describe("secrets on the verbose and process paths", function()
+  local emu
+  setup(function() emu = helper.emulator("--time-scale 100") end)
+  teardown(function() if emu then emu.stop() end end)
+
+  it("verbose output shows neither keys, secrets, tokens nor signatures", function()
+    local script = helper.tempfile(([[
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build/?.so;" .. package.cpath
+local azbatch = require "azbatch"
+local sk = assert(azbatch.client { endpoint = %q, verbose = true,
+  credential = assert(azbatch.credential.shared_key(%q, %q)) })
+assert(sk:pool_exists("x") == false)
+local entra = assert(azbatch.client { endpoint = %q, verbose = true,
+  credential = assert(azbatch.credential.client_secret { tenant = %q, client_id = %q, client_secret = %q,
+    authority = %q }) })
+assert(entra:pool_exists("x") == false)
+print(assert(azbatch.credential.token(entra.credential, "https://batch.core.windows.net//.default")))
+]]):format(emu.url, helper.DEV_ACCOUNT, helper.DEV_KEY, emu.url, helper.DEV_TENANT, helper.DEV_CLIENT,
+      helper.DEV_SECRET, emu.url))
+    local status, out, err = helper.run("LD_PRELOAD= lua5.4 " .. helper.shq(script))
+    os.remove(script)
+    assert.equal(0, status, err)
+    local token = out:match("^(%S+)")
+    assert.truthy(token and #token > 20, out)
+    assert.truthy(err:find("* azbatch: ", 1, true), "no verbose output: " .. err)
+    for _, secret in ipairs { helper.DEV_KEY, helper.DEV_SECRET, token, "SharedKey " .. helper.DEV_ACCOUNT .. ":",
+                              "Bearer ", "client_secret=" } do
+      assert.is_nil(err:find(secret, 1, true), "secret in verbose output: " .. secret)
+    end
+  end)
+end)
+
 describe("token endpoint failures", function()
   it("keep kind auth, with the transport cause, after retrying", function()
     local cred = assert(azbatch.credential.client_secret { tenant = helper.DEV_TENANT,

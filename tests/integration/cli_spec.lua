@@ -251,14 +251,6 @@ describe("azbatch CLI against the emulator on [::1]", function()
   end)
 
   it("works like 127.0.0.1", function()
-    -- Today's client reads the host of http://[::1]:PORT as "[" and refuses it; the
-    -- client's endpoint parser is being rewritten to accept it. Until then this is pending.
-    local probe, why = azbatch.client { endpoint = emu.url,
-      credential = azbatch.credential.shared_key(helper.DEV_ACCOUNT, helper.DEV_KEY) }
-    if probe then probe:close() end
-    if not probe and why:find('got host "["', 1, true) then
-      pending("needs the client to accept http://[::1]:PORT endpoints (" .. why .. ")")
-    end
     local acct = { "--account-endpoint", emu.url, "--account-name", helper.DEV_ACCOUNT,
       "--account-key", helper.DEV_KEY }
     local status, out, err = cli_env({}, create_args("v6-pool", table.unpack(acct)))

@@ -399,7 +399,7 @@ end)
 
 describe("azbatch CLI pool resize usage", function()
   local abort_conflicts = { { "--target-dedicated-nodes", "1" }, { "--target-low-priority-nodes", "0" },
-    { "--resize-timeout", "PT20M" }, { "--node-deallocation-option", "requeue" }, { "--if-match", "0x1" } }
+    { "--resize-timeout", "PT20M" }, { "--node-deallocation-option", "requeue" } }
   for _, extra in ipairs(abort_conflicts) do
     it("refuses --abort with " .. extra[1], function()
       local status, _, err = run { "pool", "resize", "--pool-id", "p", "--abort", extra[1], extra[2],
@@ -468,5 +468,18 @@ describe("azbatch CLI output", function()
     assert.matches("^Id%s+State%s+Allocation%s+VmSize%s+Dedicated%s+LowPriority%s+Image\n%-%-", out)
     assert.matches("\nmypool%s+Standard_A1_v2%s+0/2%s+0/0%s+"
       .. "Canonical:0001%-com%-ubuntu%-server%-jammy:22_04%-lts:latest\n$", out)
+  end)
+end)
+
+describe("azbatch CLI process", function()
+  it("runs with core dumps off: its memory holds keys and tokens", function()
+    local status = run { "version" }
+    assert.equal(0, status)
+    local limit
+    for line in io.lines("/proc/self/limits") do
+      limit = limit or line:match("^Max core file size%s+(%S+)%s+(%S+)")
+    end
+    assert.equal("0", limit)
+    assert.is_true(require("azbatch.core").disable_core_dumps())
   end)
 end)

@@ -13,6 +13,8 @@ Routes (any method unless noted):
   /gzip               gzip-encoded body when the client accepts it
   /gzipbomb?n=N       N zero bytes, gzip-encoded (a few KiB on the wire)
   /drop               close the connection without answering
+  /reply?status=&ctype=&body=   that answer, verbatim
+  /cycle?n=0|1        a page list whose two pages link to each other
   /_freeport          a port nothing listens on
   /_count             token requests served so far
   /_last              the last token request's body
@@ -38,6 +40,7 @@ LOCK = threading.Lock()
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True   # headers and body go in separate writes
 
     def log_message(self, *args):  # keep the spec output clean
         pass
@@ -87,6 +90,17 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(200, gzip.compress(data), [("Content-Encoding", "gzip")])
             else:
                 self.reply(200, data)
+        elif p.startswith("/reply"):
+            # whatever the test asks for: status, content type, body
+            self.reply(int(q.get("status", "200")), q.get("body", "").encode(), (),
+                       q.get("ctype", "application/json"))
+        elif p == "/cycle":
+            # pages 0 and 1 link to each other: a list that never ends
+            n = int(q.get("n", "0"))
+            host = self.headers.get("Host")
+            self.reply(200, json.dumps({"value": [{"id": "p%d" % n}],
+                                        "odata.nextLink": "http://%s/cycle?n=%d" % (host, 1 - n)}),
+                       (), "application/json")
         elif p == "/gzipbomb":
             data = gzip.compress(b"\0" * int(q.get("n", "1000")), compresslevel=9)
             self.reply(200, data, [("Content-Encoding", "gzip")])

@@ -1,0 +1,143 @@
+-- The coroutine scheduler (lua/azbatch/parallel.lua): sleeping, plain
+-- yields, errors, waiting on requests of one or several transports, and
+-- transports closed or requests cancelled under waiting coroutines.
+local parallel = require "azbatch.parallel"
+local core = require "azbatch.core"
+local server = dofile("tests/unit/support/server.lua")
+
+describe("azbatch.parallel", function()
+  it("returns one packed result per function, in order", function()
+    local r = parallel.run {
+      function() return 1, nil, 3 end,
+      function() end,
+      function() return "x" end,
+    }
+    assert.are.same({ { n = 3, 1, nil, 3 }, { n = 0 }, { n = 1, "x" } }, r)
+  end)
+
+  it("interleaves sleepers by their deadlines", function()
+    local order = {}
+    parallel.run {
+      function() parallel.sleep(0.15); order[#order + 1] = "slow" end,
+      function() parallel.sleep(0.05); order[#order + 1] = "fast" end,
+      function() order[#order + 1] = "now" end,
+    }
+    assert.are.same({ "now", "fast", "slow" }, order)
+  end)
+
+  it("sleeps side by side, not one after another", function()
+    local t0 = core.now()
+    local fns = {}
+    for i = 1, 10 do fns[i] = function() parallel.sleep(0.2) end end
+    parallel.run(fns)
+    assert.is_true(core.now() - t0 < 1.5)   -- ten in turn would take 2 s
+  end)
+
+  it("runs plain coroutine.yield callers again", function()
+    local n = 0
+    parallel.run { function() for _ = 1, 3 do coroutine.yield(); n = n + 1 end end }
+    assert.are.equal(3, n)
+  end)
+
+  it("re-raises the first error after the others finish", function()
+    local finished = false
+    local ok, err = pcall(parallel.run, {
+      function() error("boom", 0) end,
+      function() parallel.sleep(0.05); finished = true end,
+      function() error("second", 0) end,
+    })
+    assert.is_false(ok)
+    assert.are.equal("boom", err)
+    assert.is_true(finished)
+  end)
+
+  it("tells managed coroutines from others", function()
+    assert.is_false(parallel.managed())
+    local inside = parallel.run { function() return parallel.managed() end }
+    assert.is_true(inside[1][1])
+  end)
+
+  it("raises on misuse", function()
+    assert.error_matches(function() parallel.run(nil) end, "table expected")
+    assert.error_matches(function() parallel.run { 42 } end, "item 1 is a number")
+    for _, bad in ipairs { -1, 0 / 0, math.huge, "1" } do
+      assert.error_matches(function() parallel.sleep(bad) end, "finite number of seconds")
+    end
+  end)
+
+  it("sleep outside parallel blocks for the time asked", function()
+    local t0 = core.now()
+    parallel.sleep(0.1)
+    parallel.sleep(0)
+    assert.is_true(core.now() - t0 >= 0.09)
+  end)
+
+  describe("with requests", function()
+    local srv
+    setup(function() srv = server.start() end)
+    teardown(function() server.stop(srv) end)
+
+    local function get(http, path)
+      local req = assert(http:start { method = "GET", url = srv.url .. path })
+      parallel.await(http, req)
+      return req:result()
+    end
+
+    it("waits on several transports in one wait", function()
+      local a <close> = core.http {}
+      local b <close> = core.http {}
+      local order = {}
+      parallel.run {
+        function() get(a, "/sleep?s=0.4"); order[#order + 1] = "a" end,
+        function()
+          for _ = 1, 10 do assert.are.equal(200, (get(b, "/big?n=10"))) end
+          order[#order + 1] = "b"
+        end,
+      }
+      -- b's ten quick requests are not held behind a's slow one
+      assert.are.same({ "b", "a" }, order)
+    end)
+
+    it("wakes every task waiting on one request", function()
+      local http <close> = core.http {}
+      local req = assert(http:start { method = "GET", url = srv.url .. "/sleep?s=0.1" })
+      local r = parallel.run {
+        function() parallel.await(http, req); return (req:result()) end,
+        function() parallel.await(http, req); return (req:result()) end,
+      }
+      assert.are.equal(200, r[1][1])
+      assert.are.equal(200, r[2][1])
+      -- and a request already done returns at once
+      parallel.await(http, req)
+    end)
+
+    it("a transport closed under waiting tasks ends their requests with a fail", function()
+      local h <close> = core.http {}
+      local other <close> = core.http {}
+      local r = parallel.run {
+        function() return get(h, "/sleep?s=3") end,
+        function() parallel.sleep(0.1); h:close() end,
+        function() parallel.sleep(0.2); return get(other, "/big?n=3") end,
+      }
+      assert.is_nil(r[1][1])
+      assert.matches("the azbatch.Http was closed$", r[1][2])
+      assert.is_true(r[1][3].cancelled)
+      assert.are.equal(200, r[3][1])    -- the rest went on
+    end)
+
+    it("a request cancelled under its waiting task wakes it with the reason", function()
+      local h <close> = core.http {}
+      local req
+      local r = parallel.run {
+        function()
+          req = assert(h:start { method = "GET", url = srv.url .. "/sleep?s=3" })
+          parallel.await(h, req)
+          return req:result()
+        end,
+        function() parallel.sleep(0.1); req:cancel("stopped by the test") end,
+      }
+      assert.is_nil(r[1][1])
+      assert.matches("stopped by the test$", r[1][2])
+    end)
+  end)
+end)
