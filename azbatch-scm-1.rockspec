@@ -11,9 +11,12 @@ and a local Batch emulator.]],
   license = "MIT",
 }
 dependencies = { "lua >= 5.4, < 5.5", "lua-cjson" }
+-- Libraries, not headers: Debian keeps curl/curl.h in the multiarch
+-- include directory, where LuaRocks does not look; the Makefile takes the
+-- compiler flags from pkg-config.
 external_dependencies = {
-  CURL = { header = "curl/curl.h" },
-  OPENSSL = { header = "openssl/hmac.h" },
+  CURL = { library = "curl" },
+  OPENSSL = { library = "crypto" },
 }
 build = {
   type = "make",
