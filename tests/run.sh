@@ -41,6 +41,22 @@ record emulator $((ran - bad < 0 ? 0 : ran - bad)) "$bad"
 
 tap_stage embed "$BUILD/embed_test" tests/c/embed_script.lua
 
+# What the README promises: luarocks make builds and installs a working tree.
+echo "== luarocks make"
+ROCKS="$LOG/rocks"
+if luarocks --lua-version=5.4 make --deps-mode=none --tree "$ROCKS" azbatch-scm-1.rockspec >"$LOG/rocks.out" 2>&1 \
+   && LUA_PATH="$ROCKS/share/lua/5.4/?.lua;$ROCKS/share/lua/5.4/?/init.lua;;" LUA_CPATH="$ROCKS/lib/lua/5.4/?.so;;" \
+      "$ROCKS/bin/azbatch" version | grep -q '^azbatch ' \
+   && env -u LUA_PATH -u LUA_CPATH $LUA -e "package.path='$ROCKS/share/lua/5.4/?.lua;$ROCKS/share/lua/5.4/?/init.lua;'..package.path
+      package.cpath='$ROCKS/lib/lua/5.4/?.so;'..package.cpath
+      local a = require 'azbatch'; assert(package.searchpath('azbatch.core', package.cpath):find('$ROCKS', 1, true))
+      assert(a.pool_spec and a.client)"; then
+  record luarocks 1 0
+else
+  cat "$LOG/rocks.out"
+  record luarocks 0 1
+fi
+
 echo "== asan/ubsan"
 tap_stage asan sh tests/asan.sh
 
