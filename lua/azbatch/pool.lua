@@ -397,10 +397,20 @@ function Client:wait_pool(id, opts)
       local fresh = type(errors) == "table" and #errors > 0
         and pool.allocationStateTransitionTime ~= since
       if fresh then
-        local first = errors[1]
+        local first = type(errors[1]) == "table" and errors[1] or {}
         local code, message = core.sanitize(tostring(first.code), 128), core.sanitize(tostring(first.message))
-        return nil, ("pool %s: resize error %s: %s"):format(id, code, message),
-          { kind = "api", code = code, message = message, values = first.values, pool = pool }
+        -- the service's NameValuePair {name, value}, as every other err's {key, value}
+        local values, details = {}, {}
+        for _, nv in ipairs(type(first.values) == "table" and first.values or {}) do
+          if type(nv) == "table" and (nv.name or nv.key) then
+            local kv = { key = core.sanitize(tostring(nv.name or nv.key), 128), value = core.sanitize(tostring(nv.value)) }
+            values[#values + 1] = kv
+            details[#details + 1] = kv.key .. "=" .. kv.value
+          end
+        end
+        local text = ("pool %s: resize error %s: %s"):format(id, code, message)
+        if #details > 0 then text = text .. " [" .. table.concat(details, ", ") .. "]" end
+        return nil, text, { kind = "api", code = code, message = message, values = values, pool = pool }
       end
       return pool
     end

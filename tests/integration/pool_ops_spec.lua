@@ -130,6 +130,20 @@ describe("pool operations against the emulator", function()
     assert.equal("steady", pool.allocationState)
   end)
 
+  it("reports a quota resize error with its details as {key=, value=}", function()
+    assert(batch:create_pool { id = "ops-quota", vmSize = "Standard_D8s_v5", targetDedicatedNodes = 100,
+      virtualMachineConfiguration = { imageReference = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest",
+        nodeAgentSKUId = "batch.node.ubuntu 22.04" } })
+    local pool, msg, err = batch:wait_pool("ops-quota", { interval = 0.05, timeout = 60 })
+    assert.is_nil(pool)
+    assert.equal("AccountCoreQuotaReached", err.code)
+    assert.equal("CoreQuota", err.values[1].key)
+    assert.equal("500", err.values[1].value)
+    assert.is_nil(err.values[1].name)
+    assert.matches("%[CoreQuota=500, CoresInUse=%d+, CoresRequested=%d+%]$", msg)
+    assert(batch:delete_pool("ops-quota"))
+  end)
+
   it("validates a resize body before sending it", function()
     local ok, msg, err = batch:resize_pool("ops-create", { targetDedicatedNodes = -1 })
     assert.is_nil(ok)
