@@ -403,7 +403,8 @@ function Client:wait_pool(id, opts)
         local values, details = {}, {}
         for _, nv in ipairs(type(first.values) == "table" and first.values or {}) do
           if type(nv) == "table" and (nv.name or nv.key) then
-            local kv = { key = core.sanitize(tostring(nv.name or nv.key), 128), value = core.sanitize(tostring(nv.value)) }
+            local kv = { key = core.sanitize(tostring(nv.name or nv.key), 128),
+              value = core.sanitize(tostring(nv.value)) }
             values[#values + 1] = kv
             details[#details + 1] = kv.key .. "=" .. kv.value
           end
