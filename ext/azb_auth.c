@@ -6,14 +6,17 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "azb.h"
 
 typedef struct SharedKey {
   unsigned char *key;      /* decoded key bytes; NULL once released */
   size_t keylen;
+  EVP_MAC_CTX *mac;        /* HMAC-SHA256 keyed once: each signature reuses it */
   int closed;
 } SharedKey;
 
@@ -169,11 +172,13 @@ done:
 static const char *sign_sts(const SharedKey *k, const char *account,
                             const azb_buf *sts, azb_buf *out) {
   unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
+  size_t mdlen = 0;
   char sig[AZB_B64LEN(EVP_MAX_MD_SIZE) + 1];
-  if (HMAC(EVP_sha256(), k->key, (int)k->keylen,
-           (const unsigned char *)(sts->p ? sts->p : ""), sts->n, md,
-           &mdlen) == NULL)
+  /* a NULL key re-initialises with the key given at creation */
+  if (!EVP_MAC_init(k->mac, NULL, 0, NULL) ||
+      !EVP_MAC_update(k->mac, (const unsigned char *)(sts->p ? sts->p : ""),
+                      sts->n) ||
+      !EVP_MAC_final(k->mac, md, &mdlen, sizeof md))
     return "HMAC-SHA256 failed";
   azb_b64_encode(md, mdlen, sig);
   OPENSSL_cleanse(md, sizeof md);
@@ -267,6 +272,8 @@ static SharedKey *check_open_key(lua_State *L) {
 }
 
 static void key_release(SharedKey *k) {
+  EVP_MAC_CTX_free(k->mac);   /* it clears its copy of the key */
+  k->mac = NULL;
   if (k->key != NULL) {
     OPENSSL_cleanse(k->key, k->keylen);
     free(k->key);
@@ -301,6 +308,19 @@ static int auth_shared_key(lua_State *L) {
   }
   k->key = raw;
   k->keylen = outn;
+  {
+    EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    k->mac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+    EVP_MAC_free(hmac);   /* the context keeps its own reference */
+    if (k->mac == NULL || !EVP_MAC_init(k->mac, k->key, k->keylen, params)) {
+      key_release(k);
+      return luaL_error(L, "shared key: HMAC-SHA256 is not available");
+    }
+  }
   k->closed = 0;
   return 1;
 }

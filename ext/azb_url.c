@@ -74,9 +74,12 @@ const char *azb_url_parse(const char *url, int flags, azb_url *u,
            curl_url_get(h, CURLUPART_PATH, &u->path, CURLU_URLENCODE) !=
              CURLUE_OK)
     snprintf(why, whysz, "malformed URL");
-  else if (curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK)
+  /* user info needs an '@' and a fragment a '#': ask libcurl only then */
+  else if (strchr(url, '@') != NULL &&
+           curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK)
     snprintf(why, whysz, "credentials in the URL are not allowed");
-  else if (curl_url_get(h, CURLUPART_FRAGMENT, &user, 0) == CURLUE_OK)
+  else if (strchr(url, '#') != NULL &&
+           curl_url_get(h, CURLUPART_FRAGMENT, &user, 0) == CURLUE_OK)
     snprintf(why, whysz, "a fragment (#...) in the URL is not allowed");
   else {
     curl_url_get(h, CURLUPART_QUERY, &u->query, 0);   /* absent is fine */

@@ -141,8 +141,15 @@ int azb_headers_collect(lua_State *L, int idx, int extra, azb_header **out) {
 /* Push v[0..n) cleaned (control bytes dropped, length capped). */
 static void push_clean(lua_State *L, const char *v, size_t n) {
   luaL_Buffer b;
-  size_t cap = n < HEADER_VALUE_MAX ? n : HEADER_VALUE_MAX;
-  char *out = luaL_buffinitsize(L, &b, cap);
+  size_t cap = n < HEADER_VALUE_MAX ? n : HEADER_VALUE_MAX, i = 0;
+  char *out;
+  while (i < cap && v[i] >= 0x20 && v[i] < 0x7F)
+    i++;
+  if (i == n) {               /* the usual case: printable ASCII, short */
+    lua_pushlstring(L, v, n);
+    return;
+  }
+  out = luaL_buffinitsize(L, &b, cap);
   luaL_pushresultsize(&b, azb_text_clean(v, n, out, HEADER_VALUE_MAX));
 }
 
@@ -150,7 +157,7 @@ static void push_clean(lua_State *L, const char *v, size_t n) {
 void azb_push_headers(lua_State *L, const char *p, size_t n) {
   const char *e = p + n;
   int t, last;
-  lua_newtable(L);
+  lua_createtable(L, 0, 16);      /* a Batch answer has about a dozen */
   t = lua_gettop(L);
   lua_pushnil(L);                 /* slot: the last name seen */
   last = lua_gettop(L);
@@ -179,11 +186,20 @@ void azb_push_headers(lua_State *L, const char *p, size_t n) {
       for (const char *c = p; ok && c < colon; c++)
         ok = tchar((unsigned char)*c);
       if (ok) {
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        for (const char *c = p; c < colon; c++)
-          luaL_addchar(&b, (char)lowerc((unsigned char)*c));
-        luaL_pushresult(&b);
+        char name[128];
+        size_t nl = (size_t)(colon - p);
+        if (nl <= sizeof name) {      /* the usual case: on the C stack */
+          for (size_t i = 0; i < nl; i++)
+            name[i] = (char)lowerc((unsigned char)p[i]);
+          lua_pushlstring(L, name, nl);
+        }
+        else {
+          luaL_Buffer b;
+          luaL_buffinit(L, &b);
+          for (const char *c = p; c < colon; c++)
+            luaL_addchar(&b, (char)lowerc((unsigned char)*c));
+          luaL_pushresult(&b);
+        }
         lua_replace(L, last);
         v = colon + 1;
         ve = le;
