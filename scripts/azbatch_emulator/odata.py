@@ -19,7 +19,7 @@ _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P
                     r"|(?P<punct>[(),]))")
 
 
-def _bad(param, value, reason):
+def bad_query(param, value, reason):
     return ApiError(400, "InvalidQueryParameterValue",
                     "Value for one of the query parameters specified in the request URI is invalid.",
                     [("QueryParameterName", param), ("QueryParameterValue", value), ("Reason", reason)])
@@ -160,7 +160,7 @@ def compile_filter(text):
     try:
         node = _Parser(_tokenize(text)).parse()
     except ValueError as e:
-        raise _bad("$filter", text, "The filter expression is not valid: %s." % e)
+        raise bad_query("$filter", text, "The filter expression is not valid: %s." % e)
     return lambda item: bool(_eval(node, item))
 
 
@@ -173,7 +173,7 @@ def parse_select(req, allowed):
     names = [n.strip() for n in raw.split(",") if n.strip()]
     for n in names:
         if n not in allowed:
-            raise _bad("$select", raw, "The property '%s' does not exist on the returned type." % n)
+            raise bad_query("$select", raw, "The property '%s' does not exist on the returned type." % n)
     return names
 
 
@@ -190,7 +190,7 @@ def parse_maxresults(req):
     try:
         n = int(raw)
     except ValueError:
-        raise _bad("maxresults", raw, "maxresults must be an integer.")
+        raise bad_query("maxresults", raw, "maxresults must be an integer.")
     if n < 1 or n > 1000:
         raise ApiError(400, "OutOfRangeQueryParameterValue",
                        "One of the query parameters specified in the request URI is outside the "
@@ -211,7 +211,7 @@ def decode_token(req):
     try:
         return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
-        raise _bad("$skiptoken", raw, "The continuation token is not valid.")
+        raise bad_query("$skiptoken", raw, "The continuation token is not valid.")
 
 
 def page(req, keyed, metadata):

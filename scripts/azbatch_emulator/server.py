@@ -1,12 +1,10 @@
-"""HTTP server, routing, fault injection, the /_emulator control API and the
-command line.  Binds to loopback only; HTTP/1.1 with keep-alive.
+"""HTTP plumbing, fault injection and the command line.  Binds to loopback only;
+HTTP/1.1 with keep-alive.  The state and the planes are in core, the control API in
+control, the Batch data plane in batch_urls / batch_responses / batch_models.
 """
 
 import argparse
-import collections
-import copy
 import ipaddress
-import json
 import random
 import re
 import signal
@@ -17,17 +15,11 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import __version__, arm, auth, pools, validate
+from . import __version__, control, core
 from . import world as W
-from .wire import ApiError, Request, Response, PLAIN_JSON, iso, render_error
+from .wire import ApiError, Request, Response
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
-
-
-class Settings:
-    def __init__(self, token_lifetime=None, verbose=False):
-        self.token_lifetime = token_lifetime
-        self.verbose = verbose
 
 
 class Faults:
@@ -81,197 +73,60 @@ class Faults:
         return self.dropAfterCommit > 0 and self.rng.random() < self.dropAfterCommit
 
 
-class Emulator:
-    """All mutable state; every handler runs under `lock`."""
-
-    def __init__(self, world, clock, settings, faults):
-        self.initial_world = copy.deepcopy(world)
-        self.clock = clock
-        self.settings = settings
-        self.faults = faults
-        self.lock = threading.RLock()
-        self.tokens = auth.TokenService()
-        self.reset()
-
-    def reset(self):
-        self.world = copy.deepcopy(self.initial_world)
-        self.pools = {a["name"]: {} for a in self.world["accounts"]}
-        self.image_ready = {}
-        self.arm_ops = {}
-        self._etag = int(time.time() * 1000)
-        self._ip = 0
-        self.stats = {"requests": 0, "byStatus": collections.Counter(), "connections": 0,
-                      "faults": collections.Counter()}
-
-    def new_etag(self):
-        self._etag += 1
-        return "0x%X" % (0x8DC000000000000 + self._etag)
-
-    def next_ip(self):
-        self._ip += 1
-        return self._ip
-
-    def account_for_host(self, host):
-        label = host.split(":")[0].split(".")[0].lower()
-        return next((a for a in self.world["accounts"] if a["name"] == label), self.world["accounts"][0])
-
-    # {-------------------------------------------------------------- dispatch
-
-    @staticmethod
-    def plane_of(req):
-        segs = [s.lower() for s in req.segments()]
-        if segs[:1] == ["_emulator"]:
-            return "control"
-        if segs == ["metadata", "identity", "oauth2", "token"]:
-            return "imds"
-        if len(segs) == 4 and segs[1:] == ["oauth2", "v2.0", "token"]:
-            return "entra"
-        if segs[:1] == ["subscriptions"]:
-            return "arm"
-        return "batch"
-
-    def dispatch(self, req):
-        plane = self.plane_of(req)
-        if plane == "control":
-            return self.control(req)
-        faults_apply = plane in ("batch", "arm") or self.faults.auth
-        if faults_apply:
-            if self.faults.latencyMs:
-                time.sleep(self.faults.latencyMs / 1000.0)
-            with self.lock:
-                fault = self.faults.pick()
-            if fault:
-                resp = self.fault_response(req, plane, fault)
-                self.finish(req, plane, resp, fault=fault)
-                return resp
-        try:
-            with self.lock:
-                resp = self.route(req, plane)
-        except ApiError as e:
-            resp = render_error(req, e, plane, self.clock.now())
-        except Exception:                       # a bug: answer like the service, report on stderr
-            traceback.print_exc(file=sys.stderr)
-            resp = render_error(req, ApiError(500, "InternalError", "Server encountered an internal error. "
-                                                                    "Please try again after some time."),
-                                plane, self.clock.now())
-        fault = None
-        if faults_apply and req.method in MUTATING and resp.status < 400:
-            with self.lock:
-                if self.faults.drop_after_commit():
-                    resp.drop, fault = True, "dropAfterCommit"
-        self.finish(req, plane, resp, fault=fault)
-        return resp
-
-    def route(self, req, plane):
-        if plane == "imds":
-            return auth.imds_endpoint(req, self)
-        if plane == "entra":
-            return auth.token_endpoint(req, self, req.segments()[0])
-        if plane == "arm":
-            auth.authenticate_arm(req, self)
-            return arm.handle(self, req)
-        account = auth.authenticate_batch(req, self)
-        validate.check_api_version(req)
-        return pools.handle(self, req, account)
-
-    def fault_response(self, req, plane, fault):
-        retry = [("Retry-After", str(self.faults.retryAfter))]
-        if fault == "drop":
-            resp = Response(0)
-            resp.drop = True
+def serve(emu, req):
+    """One request through the faults to its plane; returns the Response (maybe a drop)."""
+    plane = core.plane_of(req)
+    if plane == "control":
+        return control.handle(emu, req)
+    faults = emu.faults
+    faults_apply = plane in ("batch", "arm") or faults.auth
+    if faults_apply:
+        if faults.latencyMs:
+            time.sleep(faults.latencyMs / 1000.0)
+        with emu.lock:
+            fault = faults.pick()
+        if fault:
+            resp = fault_response(emu, req, plane, fault)
+            emu.finish(req, plane, resp, fault=fault)
             return resp
-        status, code, message, hdrs = {
-            "p429": (429, "TooManyRequests", "The request rate is too high; retry after the interval in the "
-                                             "Retry-After header.", retry),
-            "p500": (500, "InternalError", "Server encountered an internal error. Please try again after some "
-                                           "time.", []),
-            "p503": (503, "ServerBusy", "The server is currently unable to receive requests. Please retry your "
-                                        "request.", retry),
-        }[fault]
-        if plane in ("entra", "imds"):
-            err = ApiError(status, code, message, headers=hdrs, payload={
-                "error": "temporarily_unavailable", "error_description": message})
-        else:
-            err = ApiError(status, code, message, headers=hdrs)
-        return render_error(req, err, plane, self.clock.now())
+    try:
+        with emu.lock:
+            resp = emu.route(req, plane)
+    except ApiError as e:
+        resp = emu.error(req, plane, e)
+    except Exception:                       # a bug: answer like the service, report on stderr
+        traceback.print_exc(file=sys.stderr)
+        resp = emu.error(req, plane, ApiError(500, "InternalError", "Server encountered an internal error. "
+                                                                   "Please try again after some time."))
+    fault = None
+    if faults_apply and req.method in MUTATING and resp.status < 400:
+        with emu.lock:
+            if faults.drop_after_commit():
+                resp.drop, fault = True, "dropAfterCommit"
+    emu.finish(req, plane, resp, fault=fault)
+    return resp
 
-    def finish(self, req, plane, resp, fault=None):
-        if plane == "batch":
-            resp.headers.append(("request-id", req.request_id))
-            crid = req.header("client-request-id")
-            if crid is not None and (req.header("return-client-request-id") or "").lower() == "true":
-                resp.headers.append(("client-request-id", crid))
-            resp.headers.append(("DataServiceVersion", "3.0"))
-        elif plane == "arm":
-            resp.headers.append(("x-ms-request-id", req.request_id))
-            resp.headers.append(("x-ms-correlation-request-id", req.header("x-ms-correlation-request-id")
-                                 or req.request_id))
-        with self.lock:
-            self.stats["requests"] += 1
-            self.stats["byStatus"]["drop" if resp.drop else str(resp.status)] += 1
-            if fault:
-                self.stats["faults"][{"p429": "429", "p500": "500", "p503": "503"}.get(fault, fault)] += 1
 
-    # {-------------------------------------------------------------- control API
-
-    def control(self, req):
-        segs = [s.lower() for s in req.segments()][1:]
-        try:
-            ip = ipaddress.ip_address(req.client_ip.split("%")[0])
-            loopback = ip.is_loopback or (ip.version == 6 and ip.ipv4_mapped is not None
-                                          and ip.ipv4_mapped.is_loopback)
-        except ValueError:
-            loopback = False
-        if not loopback:
-            return Response(403, {"error": "the control API answers loopback clients only"}, [], PLAIN_JSON)
-        try:
-            body = json.loads(req.body.decode("utf-8")) if req.body.strip() else {}
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object")
-        except ValueError as e:
-            return Response(400, {"error": "invalid JSON body: %s" % e}, [], PLAIN_JSON)
-        with self.lock:
-            if segs == ["stats"] and req.method == "GET":
-                return Response(200, self.stats_json(), [], PLAIN_JSON)
-            if segs == ["reset"] and req.method == "POST":
-                self.reset()
-                return Response(200, {"reset": True}, [], PLAIN_JSON)
-            if segs == ["faults"] and req.method in ("GET", "POST"):
-                if req.method == "POST":
-                    old = self.faults.as_dict()
-                    try:
-                        self.faults.update(body)
-                    except ValueError as e:
-                        self.faults.update(old)
-                        return Response(400, {"error": str(e)}, [], PLAIN_JSON)
-                return Response(200, self.faults.as_dict(), [], PLAIN_JSON)
-            if segs == ["clock"] and req.method in ("GET", "POST"):
-                try:
-                    for k in body:
-                        if k not in ("advance", "timeScale"):
-                            raise ValueError("unknown clock setting '%s' (known: advance, timeScale)" % k)
-                    adv, scale = body.get("advance", 0), body.get("timeScale")
-                    if isinstance(adv, bool) or not isinstance(adv, (int, float)) or adv < 0:
-                        raise ValueError("advance must be a non-negative number of seconds")
-                    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                                              or scale <= 0):
-                        raise ValueError("timeScale must be a positive number")
-                except ValueError as e:
-                    return Response(400, {"error": str(e)}, [], PLAIN_JSON)
-                if scale is not None:
-                    self.clock.set_scale(scale)
-                self.clock.advance(adv)
-                return Response(200, {"simTime": iso(self.clock.now()), "timeScale": self.clock.scale},
-                                [], PLAIN_JSON)
-            if segs == ["health"] and req.method == "GET":
-                return Response(200, {"status": "ok", "version": __version__}, [], PLAIN_JSON)
-        return Response(404, {"error": "unknown control endpoint %s %s" % (req.method, req.path)}, [], PLAIN_JSON)
-
-    def stats_json(self):
-        return {"requests": self.stats["requests"], "byStatus": dict(self.stats["byStatus"]),
-                "connections": self.stats["connections"], "faults": dict(self.stats["faults"]),
-                "pools": sum(len(p) for p in self.pools.values()),
-                "simTime": iso(self.clock.now()), "timeScale": self.clock.scale}
+def fault_response(emu, req, plane, fault):
+    retry = [("Retry-After", str(emu.faults.retryAfter))]
+    if fault == "drop":
+        resp = Response(0)
+        resp.drop = True
+        return resp
+    status, code, message, hdrs = {
+        "p429": (429, "TooManyRequests", "The request rate is too high; retry after the interval in the "
+                                         "Retry-After header.", retry),
+        "p500": (500, "InternalError", "Server encountered an internal error. Please try again after some "
+                                       "time.", []),
+        "p503": (503, "ServerBusy", "The server is currently unable to receive requests. Please retry your "
+                                    "request.", retry),
+    }[fault]
+    if plane in ("entra", "imds"):
+        err = ApiError(status, code, message, headers=hdrs, payload={
+            "error": "temporarily_unavailable", "error_description": message})
+    else:
+        err = ApiError(status, code, message, headers=hdrs)
+    return emu.error(req, plane, err)
 
 
 # {===================================================================
@@ -322,7 +177,7 @@ class Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host") or self.server.url_host
         req = Request(self.command, self.path, self.headers.items(), body, "http://" + host,
                       self.client_address[0])
-        resp = self.server.emu.dispatch(req)
+        resp = serve(self.server.emu, req)
         if resp.drop:
             self.close_connection = True
             try:
@@ -456,7 +311,8 @@ def main(argv=None):
     faults = Faults(p429=args.fault_429, p500=args.fault_500, p503=args.fault_503, drop=args.fault_drop,
                     dropAfterCommit=args.fault_drop_after_commit, latencyMs=args.latency_ms,
                     retryAfter=args.retry_after, auth=args.fault_auth, seed=args.seed)
-    emu = Emulator(world, W.SimClock(args.time_scale), Settings(args.token_lifetime, args.verbose), faults)
+    emu = core.Emulator(world, W.SimClock(args.time_scale), core.Settings(args.token_lifetime, args.verbose),
+                         faults)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
