@@ -300,7 +300,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        world = W.load_world(args.world) if args.world else W.validate_world(W.DEFAULT_WORLD)
+        world = W.load_world(args.world) if args.world else W.default_world()
     except W.WorldError as e:
         sys.stderr.write("azbatch-emulator: %s\n" % e)
         return 2

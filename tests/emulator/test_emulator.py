@@ -17,6 +17,7 @@ import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -366,13 +367,46 @@ class ProcessTests(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
             self.assertIn("azbatch-emulator", r.stderr)
 
-    def test_world_file_equals_the_default_world(self):
+    def test_the_built_in_world_is_the_world_file(self):
+        self.assertEqual(emu_world.WORLD_FILE, WORLD_FILE)
         with open(WORLD_FILE) as f:
             data = json.load(f)
-        self.assertEqual({k: v for k, v in data.items() if not k.startswith("_")}, emu_world.DEFAULT_WORLD)
+        self.assertEqual(emu_world.default_world(), emu_world.validate_world(data))
+        self.assertFalse(hasattr(emu_world, "DEFAULT_WORLD"))          # one copy: the file
+        self.assertEqual(data["accounts"][0]["name"], ACCOUNT)
+        self.assertEqual(data["accounts"][0]["key"], KEY)
         emu = Emulator("--world", WORLD_FILE)
         self.assertEqual(Client(emu).batch("GET", "/supportedimages").status, 200)
         self.assertEqual(emu.stop(), 0)
+
+    def test_a_changed_world_file_changes_the_built_in_world(self):
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copytree(os.path.join(ROOT, "scripts", "azbatch_emulator"), os.path.join(d, "azbatch_emulator"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copy(SCRIPT, os.path.join(d, "azbatch-emulator"))
+            with open(WORLD_FILE) as f:
+                data = json.load(f)
+            data["accounts"][0]["name"] = "otheracct"
+            with open(os.path.join(d, "emulator-world.json"), "w") as f:
+                json.dump(data, f)
+            proc = subprocess.Popen([sys.executable, os.path.join(d, "azbatch-emulator"), "--port", "0"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                m = re.match(r"^listening on http://127\.0\.0\.1:(\d+)\n$", read_line(proc.stdout, 15))
+                self.assertTrue(m)
+                fake = type("E", (), {"host": "127.0.0.1", "port": int(m.group(1))})
+                self.assertEqual(Client(fake, "otheracct", KEY).batch("GET", "/pools").status, 200)
+                self.assertEqual(Client(fake, ACCOUNT, KEY).batch("GET", "/pools").status, 403)
+            finally:
+                proc.terminate()
+                self.assertEqual(proc.wait(10), 0)
+                proc.stdout.close()
+                proc.stderr.close()
+            os.remove(os.path.join(d, "emulator-world.json"))
+            r = subprocess.run([sys.executable, os.path.join(d, "azbatch-emulator")], capture_output=True,
+                               text=True, timeout=20)
+            self.assertEqual((r.returncode, r.stdout), (2, ""))
+            self.assertIn("emulator-world.json", r.stderr)
 
     def test_bad_world_files_name_the_problem(self):
         with tempfile.TemporaryDirectory() as d:
