@@ -14,7 +14,7 @@ import hashlib
 import time
 
 from . import world as W
-from .formula import FormulaError, evaluate
+from .formula import FormulaEvaluationError, FormulaSyntaxError, FormulaTooLong, evaluate
 from .validate import being_deleted, conflict, missing, pool_not_found
 from .wire import ApiError, iso
 
@@ -156,10 +156,15 @@ class BatchBackend:
                 del pools[key]
                 continue
             if pool.autoscale and pool.op is None and pool.state == "active" and now >= pool.next_eval:
-                ded, low, run = self._autoscale(pool, now)
+                try:
+                    ded, low, run = self._autoscale(pool, now)
+                except ApiError as e:                  # cannot happen: the formula parsed when set
+                    ded = low = None
+                    run = {"timestamp": iso(now), "error": {"code": e.code, "message": e.message}}
                 pool.autoscale_run = run
                 pool.next_eval = now + pool.interval
-                if (ded, low) != (pool.target_d, pool.target_lp) or (ded, low) != pool.counts(now):
+                if ded is not None and ((ded, low) != (pool.target_d, pool.target_lp)
+                                        or (ded, low) != pool.counts(now)):
                     self._start_resize(account, pool, ded, low, pool.resize_timeout, now)
 
     # {---------------------------------------------------------- allocation
@@ -213,13 +218,24 @@ class BatchBackend:
         pool.op = {"done_at": done, "errors": errors}
 
     def _autoscale(self, pool, now, formula=None):
-        """Evaluate the pool's formula (or `formula`); returns (dedicated, low priority, AutoScaleRun)."""
+        """Evaluate the pool's formula (or `formula`): (dedicated, low priority, AutoScaleRun).
+        A formula that does not parse is a 400; one that parses but cannot be evaluated gives
+        targets None and an AutoScaleRun with `error`, as the service reports it."""
         cur_d, cur_lp = pool.counts(now)
         try:
             ded, low, results = evaluate(formula or pool.formula, cur_d, cur_lp, pool.target_d, pool.target_lp)
-        except FormulaError as e:
+        except FormulaTooLong as e:
+            raise ApiError(400, "AutoScaleFormulaTooLong", "The specified autoscale formula is too long. The "
+                                                           "maximum length is 8192 characters.",
+                           [("PropertyName", "autoScaleFormula"), ("Reason", str(e))])
+        except FormulaSyntaxError as e:
             raise ApiError(400, "AutoScalingFormulaSyntaxError", "The specified autoscale formula is not valid.",
                            [("PropertyName", "autoScaleFormula"), ("Reason", str(e))])
+        except FormulaEvaluationError as e:
+            return None, None, {"timestamp": iso(now), "results": e.results, "error": {
+                "code": "AutoScalingFormulaEvaluationError",
+                "message": "Autoscale evaluation failed due to an error in the formula",
+                "values": [{"name": "Message", "value": str(e)}]}}
         return ded, low, {"timestamp": iso(now), "results": results}
 
     # {---------------------------------------------------------- operations
@@ -241,7 +257,7 @@ class BatchBackend:
         td, tl = targets
         if autoscale is not None:
             pool.autoscale, pool.formula, pool.interval = True, autoscale[0], autoscale[1] or 900.0
-            td, tl, pool.autoscale_run = self._autoscale(pool, now)
+            td, tl, pool.autoscale_run = self._autoscale(pool, now)     # None, None: evaluation failed
             pool.next_eval = now + pool.interval
         pools[spec["id"].lower()] = pool
         self._start_resize(account, pool, td or 0, tl or 0, pool.resize_timeout, now)
@@ -330,7 +346,8 @@ class BatchBackend:
         pool.formula = formula or pool.formula
         pool.interval = interval or pool.interval or 900.0
         pool.autoscale_run, pool.last_enable, pool.next_eval = run, now, now + pool.interval
-        if pool.op is None and ((ded, low) != (pool.target_d, pool.target_lp) or (ded, low) != pool.counts(now)):
+        if pool.op is None and ded is not None and ((ded, low) != (pool.target_d, pool.target_lp)
+                                                    or (ded, low) != pool.counts(now)):
             self._start_resize(account, pool, ded, low, pool.resize_timeout, now)
         self.touch(pool, now)
 

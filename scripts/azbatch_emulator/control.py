@@ -4,9 +4,9 @@ clients only.  Answers are plain JSON; errors are {"error": "..."}.
 """
 
 import ipaddress
-import json
 
 from . import __version__
+from .validate import parse_json
 from .wire import Response, PLAIN_JSON, iso
 
 
@@ -89,7 +89,7 @@ def handle(emu, req):
     if not _loopback_client(req.client_ip):
         return _answer(403, {"error": "the control API answers loopback clients only"})
     try:
-        body = json.loads(req.body.decode("utf-8")) if req.body.strip() else {}
+        body = parse_json(req.body) if req.body.strip() else {}
         if not isinstance(body, dict):
             raise ValueError("the body must be a JSON object")
     except ValueError as e:

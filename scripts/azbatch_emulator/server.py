@@ -77,7 +77,11 @@ def serve(emu, req):
     """One request through the faults to its plane; returns the Response (maybe a drop)."""
     plane = core.plane_of(req)
     if plane == "control":
-        return control.handle(emu, req)
+        try:
+            return control.handle(emu, req)
+        except Exception:
+            report_bug(emu, "%s %s" % (req.method, req.path))
+            return emu.error(req, plane, internal_error())
     faults = emu.faults
     faults_apply = plane in ("batch", "arm") or faults.auth
     if faults_apply:
@@ -94,10 +98,9 @@ def serve(emu, req):
             resp = emu.route(req, plane)
     except ApiError as e:
         resp = emu.error(req, plane, e)
-    except Exception:                       # a bug: answer like the service, report on stderr
-        traceback.print_exc(file=sys.stderr)
-        resp = emu.error(req, plane, ApiError(500, "InternalError", "Server encountered an internal error. "
-                                                                   "Please try again after some time."))
+    except Exception:                       # a bug: answer like the service, never with the traceback
+        report_bug(emu, "%s %s" % (req.method, req.path))
+        resp = emu.error(req, plane, internal_error())
     fault = None
     if faults_apply and req.method in MUTATING and resp.status < 400:
         with emu.lock:
@@ -105,6 +108,19 @@ def serve(emu, req):
                 resp.drop, fault = True, "dropAfterCommit"
     emu.finish(req, plane, resp, fault=fault)
     return resp
+
+
+def internal_error():
+    return ApiError(500, "InternalError", "Server encountered an internal error. Please try again after some time.")
+
+
+def report_bug(emu, what):
+    """An unexpected exception: the traceback goes to stderr with --verbose, else one line."""
+    if emu.settings.verbose:
+        sys.stderr.write("azbatch-emulator: internal error in %s\n" % what)
+        traceback.print_exc(file=sys.stderr)
+    else:
+        sys.stderr.write("azbatch-emulator: internal error in %s (--verbose shows the traceback)\n" % what)
 
 
 def fault_response(emu, req, plane, fault):
@@ -214,7 +230,7 @@ class Server(ThreadingHTTPServer):
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout)):
             return
-        super().handle_error(request, client_address)
+        report_bug(self.emu, "the connection from %s" % (client_address[0],))
 
 
 # {===================================================================

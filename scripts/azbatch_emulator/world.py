@@ -182,6 +182,8 @@ def parse_duration(text):
     m = _DURATION.match(text)
     if not m or text in ("P", "PT") or text.endswith("T"):
         return None
+    if len(text) > 64:
+        return None
     d, h, mi, s = m.groups()
     return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
 
