@@ -25,6 +25,7 @@ def _loopback_client(client_ip):
 def stats_json(emu):
     return {"requests": emu.stats["requests"], "byStatus": dict(emu.stats["byStatus"]),
             "connections": emu.stats["connections"], "faults": dict(emu.stats["faults"]),
+            "timeouts": dict(emu.stats["timeouts"]),
             "pools": emu.batch.count(), "simTime": iso(emu.clock.now()), "timeScale": emu.clock.scale}
 
 

@@ -51,7 +51,7 @@ class Emulator:
         self.image_ready = {}
         self.arm_ops = {}
         self.stats = {"requests": 0, "byStatus": collections.Counter(), "connections": 0,
-                      "faults": collections.Counter()}
+                      "faults": collections.Counter(), "timeouts": collections.Counter()}
 
     def account_for_host(self, host):
         label = host.split(":")[0].split(".")[0].lower()

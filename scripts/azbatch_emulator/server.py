@@ -4,6 +4,7 @@ control, the Batch data plane in batch_urls / batch_responses / batch_models.
 """
 
 import argparse
+import http.client
 import ipaddress
 import random
 import re
@@ -149,6 +150,109 @@ def fault_response(emu, req, plane, fault):
 # HTTP
 # ====================================================================
 
+class Limits:
+    """What one connection may cost: body and header bytes, idle and per-request time."""
+
+    def __init__(self, max_body=1 << 20, max_header_bytes=32 << 10, idle_timeout=30.0, request_timeout=30.0):
+        self.max_body = max_body
+        self.max_header_bytes = max_header_bytes       # the request line and the header block, each
+        self.idle_timeout = idle_timeout               # between requests on a keep-alive connection
+        self.request_timeout = request_timeout         # from a request's first line to its last body byte,
+        #                                                and for writing the answer
+
+
+class Watchdog:
+    """One thread that shuts down connections whose deadline has passed: a keep-alive
+    connection idle too long, or a client that sends part of a request (or reads no answer)
+    and stalls.  A blocked read or write then returns, and the connection's thread ends."""
+
+    def __init__(self, on_expire):
+        self._cv = threading.Condition()
+        self._deadlines = {}                     # socket -> (monotonic deadline, kind)
+        self._wake = None
+        self._stopped = False
+        self._on_expire = on_expire
+        self._thread = threading.Thread(target=self._run, name="azbatch-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self, sock, seconds, kind):
+        deadline = time.monotonic() + seconds
+        with self._cv:
+            self._deadlines[sock] = (deadline, kind)
+            if self._wake is None or deadline < self._wake:
+                self._cv.notify()
+
+    def disarm(self, sock):
+        with self._cv:
+            self._deadlines.pop(sock, None)
+
+    def stop(self):
+        with self._cv:
+            self._stopped = True
+            self._cv.notify()
+
+    def _run(self):
+        while True:
+            with self._cv:
+                if self._stopped:
+                    return
+                now = time.monotonic()
+                expired = [(s, k) for s, (d, k) in self._deadlines.items() if d <= now]
+                for s, _ in expired:
+                    del self._deadlines[s]
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                self._wake = min((d for d, _ in self._deadlines.values()), default=None)
+                if not expired:
+                    self._cv.wait(None if self._wake is None else self._wake - now)
+            for _, kind in expired:
+                self._on_expire(kind)
+
+
+class _Reject(Exception):
+    """A request refused before it reaches a plane (framing, size); the connection closes."""
+
+    def __init__(self, status, code, message, values=()):
+        super().__init__(code)
+        self.err = ApiError(status, code, message, list(values))
+
+
+class _Incomplete(Exception):
+    """The client went away (or was timed out) in the middle of a request."""
+
+
+class _HeaderLines:
+    """The request's rfile while its headers are parsed: a byte budget for the block, and a
+    note of EOF (http.client.parse_headers treats EOF as the end of the headers)."""
+
+    def __init__(self, f, budget):
+        self.f, self.budget, self.eof = f, budget, False
+
+    def readline(self, limit=-1):
+        if self.budget <= 0:
+            raise http.client.LineTooLong("the header block is larger than the limit")
+        line = self.f.readline(self.budget + 1 if limit < 0 else min(limit, self.budget + 1))
+        self.budget -= len(line)
+        if not line.endswith(b"\n"):
+            if self.budget < 0:
+                raise http.client.LineTooLong("the header block is larger than the limit")
+            self.eof = True
+        return line
+
+
+_STATUS_CODES = {400: "InvalidInput", 413: "RequestEntityTooLarge", 414: "RequestUriTooLong",
+                 431: "RequestHeaderFieldsTooLarge", 501: "NotImplemented", 505: "UnsupportedHttpVersion"}
+_DIGITS = re.compile(r"^[0-9]{1,18}$")
+_HEX = re.compile(rb"^[0-9A-Fa-f]{1,8}$")
+
+
+def _bad_header(name, value, reason):
+    return _Reject(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.",
+                   [("HeaderName", name), ("HeaderValue", value), ("Reason", reason)])
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "azbatch-emulator/" + __version__
@@ -161,39 +265,151 @@ class Handler(BaseHTTPRequestHandler):
         with emu.lock:
             emu.stats["connections"] += 1
 
+    def finish(self):
+        self.server.watchdog.disarm(self.connection)
+        super().finish()
+
     def log_message(self, fmt, *args):
         if self.server.emu.settings.verbose:
             sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
 
+    # {---------------------------------------------------------- one request
+
+    def handle_one_request(self):
+        limits, watchdog, conn = self.server.limits, self.server.watchdog, self.connection
+        self.command, self.path, self.requestline, self.headers = None, "/", "", None
+        self.request_version = "HTTP/1.1"
+        watchdog.arm(conn, limits.idle_timeout, "idle")
+        try:
+            line = self.rfile.readline(limits.max_header_bytes + 1)
+        except OSError:
+            line = b""
+        if not line:
+            self.close_connection = True
+            return
+        watchdog.arm(conn, limits.request_timeout, "request")
+        if len(line) > limits.max_header_bytes:
+            self.send_error(414, "The request line is longer than %d bytes." % limits.max_header_bytes)
+            return
+        if not line.endswith(b"\n"):
+            self.close_connection = True                 # cut off in the middle of the request line
+            return
+        self.raw_requestline = line
+        real, lines = self.rfile, _HeaderLines(self.rfile, limits.max_header_bytes)
+        self.rfile = lines
+        try:
+            parsed = self.parse_request()
+        except OSError:
+            parsed, lines.eof = False, True
+        finally:
+            self.rfile = real
+        if lines.eof:
+            self.close_connection = True
+            return
+        if not parsed:
+            return
+        if self.request_version == "HTTP/0.9":
+            self.send_error(400, "HTTP/0.9 requests are not supported.")
+            return
+        if not hasattr(self, "do_" + self.command):
+            self.send_error(501, "Unsupported method (%r)" % self.command)
+            return
+        try:
+            self._handle()
+            self.wfile.flush()
+        except (_Incomplete, OSError):
+            self.close_connection = True
+
+    def handle_expect_100(self):
+        """Say 100 Continue only to a body the emulator will read; otherwise answer at once."""
+        length = (self.headers.get("Content-Length") or "").strip()
+        if _DIGITS.match(length) and int(length) <= self.server.limits.max_body:
+            return super().handle_expect_100()
+        return True
+
     def _read_body(self):
-        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = self.headers.get("Content-Length")
-        if not length:
+        limit = self.server.limits.max_body
+        te = self.headers.get_all("Transfer-Encoding") or []
+        cl = self.headers.get_all("Content-Length") or []
+        if te:
+            codings = [c.strip().lower() for c in ",".join(te).split(",")]
+            if cl:
+                raise _bad_header("Transfer-Encoding", ",".join(te), "Transfer-Encoding and Content-Length "
+                                                                       "must not both be sent.")
+            if codings != ["chunked"]:
+                raise _bad_header("Transfer-Encoding", ",".join(te), "Only 'chunked' is supported.")
+            return self._read_chunked(limit)
+        if not cl:
             return b""
-        n = int(length)
-        if n < 0:
-            raise ValueError("negative Content-Length")
-        return self.rfile.read(n)
+        values = {v.strip() for v in cl}
+        if len(values) != 1 or not _DIGITS.match(next(iter(values))):
+            raise _bad_header("Content-Length", ",".join(cl), "Content-Length must be one non-negative integer.")
+        n = int(values.pop())
+        if n > limit:
+            raise self._too_large(limit)
+        data = self.rfile.read(n)
+        if len(data) < n:
+            raise _Incomplete()
+        return data
+
+    def _read_chunked(self, limit):
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(1025)
+            if not line.endswith(b"\n"):
+                if len(line) > 1024:
+                    raise _bad_header("Transfer-Encoding", "chunked", "A chunk-size line is too long.")
+                raise _Incomplete()
+            size = line.split(b";")[0].strip()
+            if not _HEX.match(size):
+                raise _bad_header("Transfer-Encoding", "chunked", "A chunk size is not a hexadecimal number.")
+            n = int(size, 16)
+            if n == 0:
+                budget = self.server.limits.max_header_bytes
+                while True:                               # trailers, then the final empty line
+                    t = self.rfile.readline(budget + 1)
+                    budget -= len(t)
+                    if budget < 0:
+                        raise _Reject(431, "RequestHeaderFieldsTooLarge", "The trailer block is too large.")
+                    if not t.endswith(b"\n"):
+                        raise _Incomplete()
+                    if t in (b"\r\n", b"\n"):
+                        return b"".join(chunks)
+            total += n
+            if total > limit:
+                raise self._too_large(limit)
+            data = self.rfile.read(n)
+            if len(data) < n:
+                raise _Incomplete()
+            chunks.append(data)
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _bad_header("Transfer-Encoding", "chunked", "A chunk does not end with CRLF.")
+
+    @staticmethod
+    def _too_large(limit):
+        return _Reject(413, "RequestEntityTooLarge", "The request body is too large and exceeds the maximum "
+                                                      "permissible limit.",
+                       [("MaxRequestBodySize", str(limit))])
+
+    def _request(self, body):
+        host = (self.headers.get("Host") if self.headers else None) or self.server.url_host
+        return Request(self.command or "GET", self.path or "/", self.headers.items() if self.headers else [],
+                       body, "http://" + host, self.client_address[0])
 
     def _handle(self):
+        emu = self.server.emu
         try:
             body = self._read_body()
-        except ValueError:
-            self.send_error(400, "Bad Content-Length or chunked encoding")
+        except _Reject as e:
+            req = self._request(b"")
+            plane = core.plane_of(req)
+            resp = emu.error(req, plane, e.err)
+            emu.finish(req, plane, resp)
+            self._write(resp, close=True)
+            self._linger()
             return
-        host = self.headers.get("Host") or self.server.url_host
-        req = Request(self.command, self.path, self.headers.items(), body, "http://" + host,
-                      self.client_address[0])
-        resp = serve(self.server.emu, req)
+        self.server.watchdog.disarm(self.connection)    # the emulator's own time (latency faults) is not timed
+        resp = serve(emu, self._request(body))
         if resp.drop:
             self.close_connection = True
             try:
@@ -202,14 +418,57 @@ class Handler(BaseHTTPRequestHandler):
                 pass
             self.log_message('"%s" dropped', self.requestline)
             return
+        self._write(resp)
+
+    def _write(self, resp, close=False):
+        self.server.watchdog.arm(self.connection, self.server.limits.request_timeout, "request")
         self.send_response(resp.status)
         for k, v in resp.headers:
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(resp.body)))
+        if close:
+            self.send_header("Connection", "close")
         self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD" and resp.status not in (204, 304):
             self._headers_buffer.append(resp.body)       # headers and body in one write
         self.flush_headers()
+
+    def _linger(self):
+        """After an early answer, read (and drop) what the client is still sending for a moment,
+        so that closing does not reset the connection before the answer arrives."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.server.watchdog.arm(self.connection, 1.0, "linger")
+            left = 4 * self.server.limits.max_body + (1 << 16)
+            while left > 0:
+                data = self.rfile.read1(min(left, 1 << 16))
+                if not data:
+                    break
+                left -= len(data)
+        except OSError:
+            pass
+
+    def send_error(self, code, message=None, explain=None):
+        """Errors the request parser finds (bad request line, too long, too many headers,
+        unknown method) answer in the plane's error shape, never as an HTML page."""
+        emu = self.server.emu
+        self.request_version = "HTTP/1.1"           # answer with a status line even to an HTTP/0.9 form
+        req = self._request(b"")
+        plane = core.plane_of(req)
+        if code == 431:
+            text = ("The request has more than 100 headers." if message == "Too many headers" else
+                    "The request's header block is larger than %d bytes." % self.server.limits.max_header_bytes)
+        else:
+            text = message or self.responses.get(code, ("Error",))[0]
+        resp = emu.error(req, plane, ApiError(code, _STATUS_CODES.get(code, "InvalidInput"), text))
+        emu.finish(req, plane, resp)
+        try:
+            self._write(resp, close=True)
+        except OSError:
+            pass
+        self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
@@ -218,13 +477,24 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128        # socketserver's 5 makes a burst of connects wait for SYN retries
 
-    def __init__(self, addr, emu):
+    def __init__(self, addr, emu, limits=None):
         self.address_family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
         self.emu = emu
+        self.limits = limits or Limits()
         super().__init__(addr, Handler)
         host = addr[0] if ":" not in addr[0] else "[%s]" % addr[0]
         self.url_host = "%s:%d" % (host, self.server_address[1])
+        self.watchdog = Watchdog(self._timed_out)
+
+    def _timed_out(self, kind):
+        with self.emu.lock:
+            self.emu.stats["timeouts"][kind] += 1
+
+    def server_close(self):
+        self.watchdog.stop()
+        super().server_close()
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
@@ -246,8 +516,15 @@ def _share(text):
 
 def _positive(text):
     v = float(text)
-    if v <= 0:
+    if not 0 < v < float("inf"):
         raise argparse.ArgumentTypeError("must be positive, got %s" % text)
+    return v
+
+
+def _positive_int(text):
+    v = int(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer, got %s" % text)
     return v
 
 
@@ -297,6 +574,14 @@ def parse_args(argv):
                    help="Retry-After seconds on 429/503 faults (default 1)")
     p.add_argument("--fault-auth", action="store_true", help="let faults hit the token endpoints too")
     p.add_argument("--seed", type=int, help="seed for the fault generator (deterministic faults)")
+    p.add_argument("--max-body", type=_positive_int, default=1 << 20, metavar="BYTES",
+                   help="largest request body; a larger one is answered 413 unread (default 1048576)")
+    p.add_argument("--max-header-bytes", type=_positive_int, default=32 << 10, metavar="BYTES",
+                   help="largest request line, and largest header block (default 32768)")
+    p.add_argument("--idle-timeout", type=_positive, default=30.0, metavar="SECONDS",
+                   help="close a keep-alive connection idle this long (default 30)")
+    p.add_argument("--request-timeout", type=_positive, default=30.0, metavar="SECONDS",
+                   help="close a connection whose request (or answer) takes longer (default 30)")
     p.add_argument("--verbose", action="store_true", help="log requests (never headers) to stderr")
     p.add_argument("--version", action="version", version="azbatch-emulator " + __version__)
     args = p.parse_args(argv)
@@ -333,7 +618,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        server = Server((args.host, args.port), emu)
+        server = Server((args.host, args.port), emu, Limits(args.max_body, args.max_header_bytes,
+                                                            args.idle_timeout, args.request_timeout))
     except OSError as e:
         sys.stderr.write("azbatch-emulator: cannot listen on %s:%d: %s\n" % (args.host, args.port, e.strerror))
         return 1

@@ -174,7 +174,9 @@ def render_error(req, err, plane, now):
         resp = Response(err.status, batch_error_body(req, err, now), err.headers, BATCH_JSON)
     elif plane == "arm":
         resp = Response(err.status, arm_error_body(err), err.headers, PLAIN_JSON)
-    else:
-        resp = Response(err.status, {"error": err.code, "error_description": err.message},
-                        err.headers, PLAIN_JSON)
+    elif plane == "control":
+        resp = Response(err.status, {"error": err.message}, err.headers, PLAIN_JSON)
+    else:                                   # Entra ID and IMDS: the OAuth 2.0 shape
+        resp = Response(err.status, {"error": "invalid_request" if err.status < 500 else "server_error",
+                                     "error_description": err.message}, err.headers, PLAIN_JSON)
     return resp

@@ -10,7 +10,10 @@ import io
 import json
 import os
 import random
+import socket
+import subprocess
 import sys
+import time
 import unittest
 
 import test_emulator as T
@@ -266,6 +269,243 @@ class MalformedInputTests(T.EmulatorCase):
                             [("Authorization", "Bearer " + token), ("Content-Type", "application/json"),
                              ("Content-Length", str(len(data)))], data)
             self.assertEqual((r.status, r.json["error"]["code"]), (400, "InvalidRequestContent"))
+
+
+# {===================================================================
+# HTTP limits: body and header caps, idle and stalled connections
+# ====================================================================
+
+def raw_exchange(emu, data, timeout=5.0, wait_close=True):
+    """Send `data` on a fresh connection; returns (status, headers, body, closed) of the answer."""
+    s = socket.create_connection((emu.host, emu.port), timeout=timeout)
+    try:
+        s.sendall(data)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                return None, {}, b"", True
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        n = int(headers.get("content-length", "0"))
+        while len(body) < n:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        closed = False
+        if wait_close:
+            try:
+                closed = s.recv(1) == b""
+            except (ConnectionError, socket.timeout):
+                closed = True
+        return status, headers, body, closed
+    finally:
+        s.close()
+
+
+def closed_within(sock, seconds):
+    """True when the peer closes `sock` within `seconds` (without sending anything)."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def threads_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+
+
+class HttpLimitsTests(T.EmulatorCase):
+    ARGS = ("--max-body", "1024", "--max-header-bytes", "2048", "--idle-timeout", "0.6",
+            "--request-timeout", "0.6")
+
+    def post(self, path, extra_headers, body=b""):
+        head = "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n" % (path, self.emu.port, "".join(
+            "%s: %s\r\n" % kv for kv in extra_headers))
+        return raw_exchange(self.emu, head.encode("utf-8") + body)
+
+    def assertPlumbing(self, answer, status, code, **values):
+        got_status, headers, body, closed = answer
+        self.assertEqual(got_status, status, body)
+        doc = json.loads(body)
+        self.assertEqual(doc["code"], code, doc)
+        self.assertTrue(doc["odata.metadata"].endswith("Container.errors/@Element"))
+        self.assertEqual(headers.get("connection"), "close")
+        self.assertTrue(closed, "the emulator keeps the connection open")
+        got = {v["key"]: v["value"] for v in doc.get("values", [])}
+        for k, v in values.items():
+            self.assertEqual(got.get(k), v, doc)
+        return doc
+
+    def test_a_body_over_the_cap_is_413_before_it_is_read(self):
+        t = time.time()
+        answer = self.post("/pools?api-version=" + T.API, [("Content-Length", "10000000"),
+                                                           ("Content-Type", "application/json")])
+        self.assertLess(time.time() - t, 0.5)            # answered at once: nothing of the body was awaited
+        self.assertPlumbing(answer, 413, "RequestEntityTooLarge", MaxRequestBodySize="1024")
+        r = self.c.batch("POST", "/pools", raw_body=b" " * 1025)
+        self.assertError(r, 413, "RequestEntityTooLarge")
+        r = self.c.batch("POST", "/pools", raw_body=b" " * 1024)         # at the cap: read and judged
+        self.assertError(r, 400, "InvalidRequestBody")
+        self.assertEqual(self.emu.control("GET", "stats")[1]["pools"], 0)
+
+    def test_a_large_body_sent_anyway_still_gets_the_413(self):
+        s = socket.create_connection((self.emu.host, self.emu.port), timeout=5)
+        head = ("POST /pools?api-version=%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: 300000\r\n\r\n" % T.API).encode()
+        s.sendall(head + b"x" * 300000)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, "closed without an answer")
+            data += chunk
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:100])
+
+    def test_chunked_bodies_are_capped_too(self):
+        ok = json.dumps({"advance": 0}).encode()
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(ok), ok)
+        status, _, body, _ = self.post("/_emulator/clock", [("Transfer-Encoding", "chunked"),
+                                                            ("Content-Type", "application/json")], chunked)
+        self.assertEqual(status, 200, body)
+        self.assertIn("simTime", json.loads(body))
+        big = b"".join(b"100\r\n" + b"x" * 256 + b"\r\n" for _ in range(5)) + b"0\r\n\r\n"
+        status, headers, body, closed = self.post("/_emulator/clock", [("Transfer-Encoding", "chunked")], big)
+        self.assertEqual((status, headers.get("connection"), closed), (413, "close", True))
+        self.assertIn("too large", json.loads(body)["error"])
+        answer = self.post("/pools?api-version=" + T.API, [("Transfer-Encoding", "chunked")],
+                           b"zz\r\nxx\r\n0\r\n\r\n")
+        self.assertPlumbing(answer, 400, "InvalidHeaderValue", HeaderName="Transfer-Encoding")
+
+    def test_a_content_length_that_is_not_a_plain_integer_is_400(self):
+        for value in ("12abc", "-1", "+5", "1_0", " ", "0x10", "1e3", "\u0661"):
+            answer = self.post("/pools?api-version=" + T.API, [("Content-Length", value)])
+            self.assertPlumbing(answer, 400, "InvalidHeaderValue", HeaderName="Content-Length")
+        answer = self.post("/pools?api-version=" + T.API, [("Content-Length", "2"), ("Content-Length", "3")],
+                           b"{}")
+        self.assertPlumbing(answer, 400, "InvalidHeaderValue", HeaderName="Content-Length")
+        answer = self.post("/pools?api-version=" + T.API, [("Content-Length", "2"),
+                                                           ("Transfer-Encoding", "chunked")], b"{}")
+        self.assertPlumbing(answer, 400, "InvalidHeaderValue", HeaderName="Transfer-Encoding")
+        answer = self.post("/pools?api-version=" + T.API, [("Transfer-Encoding", "gzip")], b"{}")
+        self.assertPlumbing(answer, 400, "InvalidHeaderValue", HeaderName="Transfer-Encoding")
+
+    def test_the_request_line_and_the_header_block_are_capped(self):
+        answer = raw_exchange(self.emu, b"GET /pools?x=" + b"a" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertPlumbing(answer, 414, "RequestUriTooLong")
+        answer = raw_exchange(self.emu, b"GET /pools HTTP/1.1\r\n" + b"".join(
+            b"X-Pad-%d: %s\r\n" % (i, b"v" * 100) for i in range(30)) + b"\r\n")
+        doc = self.assertPlumbing(answer, 431, "RequestHeaderFieldsTooLarge")
+        self.assertTrue(doc["message"]["value"].startswith("The request's header block is larger than 2048 bytes."))
+        answer = raw_exchange(self.emu, b"GET /pools HTTP/1.1\r\n" + b"".join(
+            b"X-%d: v\r\n" % i for i in range(120)) + b"\r\n")           # small, but more than 100 headers
+        doc = self.assertPlumbing(answer, 431, "RequestHeaderFieldsTooLarge")
+        self.assertTrue(doc["message"]["value"].startswith("The request has more than 100 headers."))
+        answer = raw_exchange(self.emu, b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X: " +
+                              b"v" * 3000 + b"\r\n\r\n")
+        status, headers, body, closed = answer
+        self.assertEqual((status, json.loads(body), closed),
+                         (431, {"error": "The request's header block is larger than 2048 bytes."}, True))
+        answer = raw_exchange(self.emu, b"FOO /pools HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertPlumbing(answer, 501, "NotImplemented")
+        answer = raw_exchange(self.emu, b"GET /pools HTTP/2.0\r\nHost: x\r\n\r\n")
+        self.assertPlumbing(answer, 505, "UnsupportedHttpVersion")
+        for line in (b"GET /pools HTTP/1.1 extra", b"GET /pools", b"GET /pools HTTP/x"):
+            answer = raw_exchange(self.emu, line + b"\r\nHost: x\r\n\r\n")
+            self.assertPlumbing(answer, 400, "InvalidInput")
+        self.assertEqual(self.c.batch("GET", "/pools").status, 200)      # and it still serves
+
+    def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(self):
+        s = socket.create_connection((self.emu.host, self.emu.port), timeout=5)
+        self.addCleanup(s.close)
+        request = b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        for _ in range(4):                  # used every 0.3 s: the idle clock restarts each time
+            s.sendall(request)
+            self.assertIn(b"200 OK", s.recv(4096))
+            time.sleep(0.3)
+        t = time.time()
+        self.assertTrue(closed_within(s, 3))
+        self.assertLess(time.time() - t, 1.0)
+        self.assertGreaterEqual(self.emu.control("GET", "stats")[1]["timeouts"].get("idle", 0), 1)
+
+    def test_a_stalled_or_trickling_request_is_cut_off_unapplied(self):
+        body = json.dumps(T.pool_body("stalled")).encode()
+        partial = [b"GET /pools HTTP/1.1\r\nHost: x\r\n",              # headers never end
+                   b"GET /pools HTTP/1.",                               # the request line never ends
+                   ("POST /pools?api-version=%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Content-Length: %d\r\n\r\n" % (T.API, len(body))).encode() + body[:10]]
+        for data in partial:
+            s = socket.create_connection((self.emu.host, self.emu.port), timeout=5)
+            s.sendall(data)
+            t = time.time()
+            self.assertTrue(closed_within(s, 3), data)
+            self.assertLess(time.time() - t, 1.5, data)
+            s.close()
+        s = socket.create_connection((self.emu.host, self.emu.port), timeout=5)
+        t = time.time()
+        closed = False
+        for ch in b"GET /pools HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"x" * 200:   # one byte every 50 ms
+            try:
+                s.sendall(bytes([ch]))
+            except OSError:
+                closed = True
+                break
+            if closed_within(s, 0.05):
+                closed = True
+                break
+        s.close()
+        self.assertTrue(closed)
+        self.assertLess(time.time() - t, 1.5)          # a trickle does not keep the request alive
+        stats = self.emu.control("GET", "stats")[1]
+        self.assertEqual(stats["pools"], 0)            # the cut-off create was never applied
+        self.assertEqual(stats["requests"], 0)
+        self.assertGreaterEqual(stats["timeouts"].get("request", 0), 2)       # the headers, the body
+        self.assertEqual(sum(stats["timeouts"].values()), 4)         # the request lines: the idle timer
+
+    def test_stalled_connections_do_not_keep_threads(self):
+        baseline = threads_of(self.emu.proc.pid)
+        socks = []
+        for _ in range(20):
+            s = socket.create_connection((self.emu.host, self.emu.port), timeout=5)
+            s.sendall(b"GET /pools HTTP/1.1\r\n")
+            socks.append(s)
+        time.sleep(0.2)
+        self.assertGreaterEqual(threads_of(self.emu.proc.pid), baseline + 15)
+        deadline = time.time() + 5
+        while time.time() < deadline and threads_of(self.emu.proc.pid) > baseline:
+            time.sleep(0.1)
+        self.assertLessEqual(threads_of(self.emu.proc.pid), baseline)
+        for s in socks:
+            self.assertTrue(closed_within(s, 1))
+            s.close()
+
+
+class LimitFlagTests(unittest.TestCase):
+    def test_limit_flags_must_be_positive(self):
+        for args in (("--max-body", "0"), ("--max-body", "x"), ("--max-header-bytes", "-1"),
+                     ("--idle-timeout", "0"), ("--request-timeout", "nan"), ("--idle-timeout", "inf")):
+            r = subprocess.run([sys.executable, T.SCRIPT] + list(args), capture_output=True, text=True, timeout=20)
+            self.assertEqual((r.returncode, r.stdout), (2, ""), args)
+            self.assertIn(args[0], r.stderr)
+
+    def test_the_default_body_cap_is_one_mebibyte(self):
+        emu = T.Emulator()
+        try:
+            c = T.Client(emu)
+            self.assertEqual(c.batch("POST", "/pools", raw_body=b" " * (1 << 20)).json["code"], "InvalidRequestBody")
+            r = c.batch("POST", "/pools", raw_body=b" " * ((1 << 20) + 1))
+            self.assertEqual((r.status, r.json["code"]), (413, "RequestEntityTooLarge"))
+            c.close()
+        finally:
+            self.assertEqual(emu.stop(), 0)
 
 
 class InternalErrorTests(unittest.TestCase):
