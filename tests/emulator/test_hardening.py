@@ -300,8 +300,10 @@ def raw_exchange(emu, data, timeout=5.0, wait_close=True):
         if wait_close:
             try:
                 closed = s.recv(1) == b""
-            except (ConnectionError, socket.timeout):
+            except ConnectionError:
                 closed = True
+            except socket.timeout:
+                closed = False
         return status, headers, body, closed
     finally:
         s.close()
@@ -506,6 +508,68 @@ class LimitFlagTests(unittest.TestCase):
             c.close()
         finally:
             self.assertEqual(emu.stop(), 0)
+
+
+# {===================================================================
+# The control API answers only what can come from this machine
+# ====================================================================
+
+class ControlApiOriginTests(T.EmulatorCase):
+    def control(self, method, path, host=None, origin=None, body=None):
+        data = json.dumps(body).encode() if body is not None else b""
+        hdrs = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))] if data else []
+        if origin is not None:
+            hdrs.append(("Origin", origin))
+        return self.c.send(method, "/_emulator/" + path, hdrs, data,
+                           host=host if host is not None else "127.0.0.1:%d" % self.emu.port)
+
+    def test_a_host_that_is_not_loopback_is_refused(self):
+        for host in ("attacker.invalid", "attacker.invalid:%d" % self.emu.port, "127.0.0.1.attacker.invalid",
+                     "localhost.attacker.invalid", "[::1].attacker.invalid", "127.0.0.1:port", "", "127.1",
+                     "[::1]x", "localhost:"):
+            r = self.control("GET", "health", host=host)
+            self.assertEqual(r.status, 403, host)
+            self.assertIn("Host is a loopback address", r.json["error"])
+            self.assertIn("'%s'" % host, r.json["error"])
+        for host in ("127.0.0.1", "127.0.0.1:1", "127.9.8.7:65535", "localhost", "LocalHost:8080", "[::1]",
+                     "[::1]:%d" % self.emu.port):
+            r = self.control("GET", "health", host=host)
+            self.assertEqual((r.status, r.json["status"]), (200, "ok"), host)
+
+    def test_a_request_without_host_is_refused(self):
+        status, _, body, _ = raw_exchange(self.emu, b"GET /_emulator/health HTTP/1.1\r\n\r\n",
+                                          wait_close=False)
+        self.assertEqual((status, json.loads(body)["error"][-7:]), (403, "no Host"))
+
+    def test_an_origin_that_is_not_loopback_is_refused(self):
+        for origin in ("http://attacker.invalid", "https://attacker.invalid:443", "null", "file://",
+                       "http://localhost.attacker.invalid", "http://user@127.0.0.1", "ftp://127.0.0.1",
+                       "http://127.0.0.1/path", ""):
+            r = self.control("GET", "health", origin=origin)
+            self.assertEqual(r.status, 403, origin)
+            self.assertEqual(r.json["error"], "the control API refuses cross-site requests; got Origin '%s'"
+                             % origin)
+        for origin in ("http://127.0.0.1:%d" % self.emu.port, "https://localhost", "http://[::1]:5"):
+            self.assertEqual(self.control("GET", "health", origin=origin).status, 200, origin)
+
+    def test_a_refused_request_changes_nothing(self):
+        self.create("kept")
+        r = self.control("POST", "reset", host="attacker.invalid")
+        self.assertEqual(r.status, 403)
+        r = self.control("POST", "faults", origin="http://attacker.invalid", body={"p500": 1})
+        self.assertEqual(r.status, 403)
+        r = self.control("POST", "clock", host="attacker.invalid", body={"advance": 3600})
+        self.assertEqual(r.status, 403)
+        self.assertEqual(self.get("kept")["allocationState"], "resizing")     # the clock did not jump
+        self.assertEqual(self.emu.control("GET", "faults")[1]["p500"], 0.0)
+        self.assertEqual(self.emu.control("GET", "stats")[1]["pools"], 1)
+
+    def test_the_data_plane_is_not_affected_by_host_or_origin(self):
+        r = self.c.batch("GET", "/pools", headers=[("Origin", "http://attacker.invalid")])
+        self.assertEqual(r.status, 200)
+        r = self.c.batch("GET", "/pools", host="devbatch.westeurope.batch.azure.com")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.json["odata.metadata"].startswith("http://devbatch.westeurope.batch.azure.com/"))
 
 
 class InternalErrorTests(unittest.TestCase):
