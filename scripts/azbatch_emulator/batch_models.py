@@ -1,5 +1,6 @@
 """The Batch data plane's state machine (moto's models.py): pools, nodes, the
-allocation clock, resize errors and autoscale runs.  No HTTP here: methods take
+allocation clock, resize errors, autoscale runs and the usage history behind
+/poolusagemetrics.  No HTTP here: methods take
 plain values and either change state or raise the service's ApiError for a state
 rule (PoolExists, PoolBeingDeleted, PoolBeingResized, ...).
 
@@ -11,6 +12,7 @@ stopped resize).  Deleting a pool makes it leave after allocation.deleteSeconds.
 """
 
 import hashlib
+import math
 import time
 
 from . import world as W
@@ -65,6 +67,7 @@ class Pool:
         self.last_enable = None
         self.next_eval = None
         self.delete_at = None
+        self.usage = None                   # its UsageRecord
 
     def counts(self, now):
         live = [n for n in self.nodes if n.visible(now)]
@@ -72,6 +75,20 @@ class Pool:
 
     def has_nodes(self, now):
         return any(n.visible(now) for n in self.nodes) or self.op is not None
+
+
+class UsageRecord:
+    """One pool's life for /poolusagemetrics: kept after the pool is gone.  `segments` are
+    the (cores, allocated, gone) spans of nodes that have left; live nodes are read from
+    the pool."""
+    __slots__ = ("pool_id", "vm_size", "created", "removed", "segments", "pool")
+
+    def __init__(self, pool):
+        self.pool_id, self.vm_size, self.created = pool.id, pool.spec["vmSize"], pool.creation
+        self.removed, self.segments, self.pool = None, [], pool
+
+
+USAGE_INTERVAL = 3600.0          # the service aggregates usage by the hour
 
 
 def resize_error(code, message, values=()):
@@ -94,6 +111,7 @@ class BatchBackend:
         self.world = world
         self.alloc = world["allocation"]
         self.pools = {a["name"]: {} for a in world["accounts"]}
+        self.usage = {a["name"]: [] for a in world["accounts"]}
         self._etag = int(time.time() * 1000)
         self._ip = 0
 
@@ -151,8 +169,10 @@ class BatchBackend:
                 pool.alloc_state, pool.alloc_time = "steady", pool.op["done_at"]
                 pool.resize_errors = pool.op["errors"]
                 pool.op = None
-            pool.nodes = [n for n in pool.nodes if n.gone_at is None or n.gone_at > now]
+            self._prune(pool, now)
             if pool.delete_at is not None and now >= pool.delete_at:
+                self._prune(pool, pool.delete_at, every=True)
+                pool.usage.removed, pool.usage.vm_size, pool.usage.pool = pool.delete_at, pool.spec["vmSize"], None
                 del pools[key]
                 continue
             if pool.autoscale and pool.op is None and pool.state == "active" and now >= pool.next_eval:
@@ -166,6 +186,55 @@ class BatchBackend:
                 if ded is not None and ((ded, low) != (pool.target_d, pool.target_lp)
                                         or (ded, low) != pool.counts(now)):
                     self._start_resize(account, pool, ded, low, pool.resize_timeout, now)
+
+    def _prune(self, pool, now, every=False):
+        """Drop the nodes gone by `now` (all of them with `every`), keeping their usage."""
+        keep, cores = [], self.cores(pool)
+        for n in pool.nodes:
+            if every or (n.gone_at is not None and n.gone_at <= now):
+                end = now if n.gone_at is None else min(n.gone_at, now)
+                if n.alloc_at < end:
+                    pool.usage.segments.append((cores, n.alloc_at, end))
+            else:
+                keep.append(n)
+        pool.nodes = keep
+
+    # {---------------------------------------------------------- usage metrics
+
+    def usage_metrics(self, account, start, end, now):
+        """[(sort key, BatchPoolUsageMetrics)] for the whole hours that have ended by `now`
+        and overlap [start, end) (the last such hour when both are None; `start` alone runs to
+        the last hour, `end` alone starts at it).  One entry per pool that existed in an hour;
+        a pool deleted and created again in the same hour is one entry."""
+        last_end = math.floor(now / USAGE_INTERVAL) * USAGE_INTERVAL
+        last_start = last_end - USAGE_INTERVAL
+        start = last_start if start is None else start
+        end = last_end if end is None else min(end, last_end)
+        entries = {}
+        for rec in self.usage[account["name"]]:
+            gone = rec.removed if rec.removed is not None else now
+            spans = list(rec.segments)
+            vm_size = rec.vm_size
+            if rec.pool is not None:
+                vm_size = rec.pool.spec["vmSize"]
+                cores = self.cores(rec.pool)
+                spans += [(cores, n.alloc_at, now if n.gone_at is None else min(n.gone_at, now))
+                          for n in rec.pool.nodes if n.alloc_at < now]
+            h0 = math.floor(max(start, rec.created) / USAGE_INTERVAL) * USAGE_INTERVAL
+            while h0 < end and h0 < gone:
+                h1 = h0 + USAGE_INTERVAL
+                core_secs = sum(c * max(0.0, min(t1, h1) - max(t0, h0)) for c, t0, t1 in spans)
+                key = "%015d/%s" % (h0, rec.pool_id.lower())
+                entry = entries.get(key)
+                if entry is None:
+                    entries[key] = entry = {"poolId": rec.pool_id, "startTime": iso(h0), "endTime": iso(h1),
+                                            "vmSize": vm_size, "totalCoreHours": 0.0}
+                entry["vmSize"] = vm_size
+                entry["totalCoreHours"] += core_secs / 3600.0
+                h0 = h1
+        for entry in entries.values():
+            entry["totalCoreHours"] = round(entry["totalCoreHours"], 6)
+        return sorted(entries.items())
 
     # {---------------------------------------------------------- allocation
 
@@ -253,6 +322,7 @@ class BatchBackend:
             raise conflict("PoolQuotaReached", "The pool quota for the specified account has been reached.",
                            [("PoolQuota", str(account["poolQuota"]))])
         pool = Pool(account["name"], spec, now, self.new_etag(), exact_version)
+        pool.usage = UsageRecord(pool)
         pool.resize_timeout = timeout or 900.0
         td, tl = targets
         if autoscale is not None:
@@ -260,6 +330,7 @@ class BatchBackend:
             td, tl, pool.autoscale_run = self._autoscale(pool, now)     # None, None: evaluation failed
             pool.next_eval = now + pool.interval
         pools[spec["id"].lower()] = pool
+        self.usage[account["name"]].append(pool.usage)
         self._start_resize(account, pool, td or 0, tl or 0, pool.resize_timeout, now)
         return pool
 

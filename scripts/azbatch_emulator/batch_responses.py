@@ -11,7 +11,7 @@ from . import odata, world as W
 from .validate import (POOL_ID, bool_field, check_common, check_vm_configuration, duration_field, int_field,
                        invalid, list_field, missing, read_json, refuse_shared_key_for_compute, reject_unknown,
                        str_field)
-from .wire import ApiError, Response, iso, rfc1123, parse_http_date
+from .wire import ApiError, Response, iso, parse_http_date, parse_iso, rfc1123
 
 DEALLOCATION = ("requeue", "terminate", "taskcompletion", "retaineddata")
 SECRET_FIELDS = ("password", "accountKey", "sasKey")
@@ -418,7 +418,7 @@ def remove_nodes(ctx):
 
 
 # {===================================================================
-# Nodes, supported images, node counts
+# Nodes, supported images, node counts, usage metrics
 # ====================================================================
 
 def list_nodes(ctx):
@@ -465,3 +465,26 @@ def list_node_counts(ctx):
         if pred is None or pred(item):
             keyed.append((pool.id.lower(), item))
     return Response(200, odata.page(ctx.req, keyed, ctx.base + "/$metadata#poolnodecounts"))
+
+
+def _time_query(req, name):
+    """An ISO 8601 date-time query parameter (name matched case-insensitively) -> epoch, or None."""
+    for key, value in req.query:
+        if key.lower() == name:
+            when = parse_iso(value)
+            if when is None:
+                raise odata.bad_query(key, value, "The value is not a valid ISO 8601 date-time.")
+            return key, when
+    return None, None
+
+
+def list_pool_usage_metrics(ctx):
+    req = ctx.req
+    _, start = _time_query(req, "starttime")
+    end_name, end = _time_query(req, "endtime")
+    if start is not None and end is not None and end <= start:
+        raise odata.bad_query(end_name, req.q(end_name), "The end time must be later than the start time.")
+    pred = odata.compile_filter(req.q("$filter"))
+    keyed = [(k, item) for k, item in ctx.backend.usage_metrics(ctx.account, start, end, ctx.now)
+             if pred is None or pred(item)]
+    return Response(200, odata.page(req, keyed, ctx.base + "/$metadata#poolusagemetrics"))

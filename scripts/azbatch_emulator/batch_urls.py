@@ -22,6 +22,7 @@ ROUTES = (
     ("pools/{poolId}/nodes/{nodeId}", {"GET": R.get_node}),
     ("supportedimages", {"GET": R.list_supported_images}),
     ("nodecounts", {"GET": R.list_node_counts}),
+    ("poolusagemetrics", {"GET": R.list_pool_usage_metrics}),
 )
 _COMPILED = [(pattern.split("/"), methods) for pattern, methods in ROUTES]
 

@@ -1317,6 +1317,128 @@ class SimulatedTimeTests(EmulatorCase):
 
 
 # {===================================================================
+# Pool usage metrics
+# ====================================================================
+
+def parse_iso(text):
+    """'2026-12-01T19:00:00.0000000Z' -> epoch seconds (the emulator's 7-digit form)."""
+    import datetime
+    whole, _, frac = text.rstrip("Z").partition(".")
+    dt = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+def iso_hour(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def iso(t):
+    """A whole second in the emulator's form: '2026-12-01T19:00:00.0000000Z'."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".0000000Z"
+
+
+class UsageMetricsTests(EmulatorCase):
+    ARGS = ("--time-scale", "1e-9")          # frozen: only control-API jumps move time
+
+    def now(self):
+        return parse_iso(self.emu.control("GET", "clock")[1]["simTime"])
+
+    def metrics(self, query=(), api=API):
+        r = self.c.batch("GET", "/poolusagemetrics", query, api=api)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertTrue(r.json["odata.metadata"].endswith("$metadata#poolusagemetrics"))
+        return r.json
+
+    def core_hours(self, spans, h0):
+        """Expected core hours in [h0, h0 + 1 h) for (cores, allocated, gone) spans."""
+        return round(sum(c * max(0.0, min(t1, h0 + 3600) - max(t0, h0)) for c, t0, t1 in spans) / 3600.0, 6)
+
+    def test_usage_is_reported_per_pool_and_whole_hour(self):
+        self.create("alpha", targetDedicatedNodes=2)                       # Standard_D2s_v3: 2 cores
+        self.create("beta", vmSize="Standard_D4s_v5")                      # no nodes
+        created = parse_iso(self.get("alpha")["creationTime"])
+        self.advance(1)                                                     # the second node comes 0.2 s later
+        allocs = [parse_iso(n["allocationTime"]) for n in self.c.batch("GET", "/pools/alpha/nodes").json["value"]]
+        self.assertEqual(len(allocs), 2)
+        h = created - created % 3600
+        self.advance(h + 2 * 3600 + 60 - self.now())                     # one minute into the third hour
+        last = self.metrics()["value"]                                     # no times: the last whole hour only
+        self.assertEqual(sorted((m["poolId"], m["startTime"], m["endTime"], m["vmSize"], m["totalCoreHours"])
+                                for m in last),
+                         [("alpha", iso(h + 3600), iso(h + 7200), "Standard_D2s_v3", 4.0),
+                          ("beta", iso(h + 3600), iso(h + 7200), "Standard_D4s_v5", 0.0)])
+        first = [m for m in self.metrics([("starttime", iso_hour(h)), ("endtime", iso_hour(h + 3600))])["value"]]
+        self.assertEqual([(m["poolId"], m["startTime"]) for m in first], [("alpha", iso(h)), ("beta", iso(h))])
+        self.assertEqual(first[0]["totalCoreHours"], self.core_hours([(2, t, h + 3600) for t in allocs], h))
+        self.assertGreater(first[0]["totalCoreHours"], 0)
+        self.assertEqual(len(self.metrics([("starttime", iso_hour(h))])["value"]), 4)     # runs to the last hour
+
+        self.assertEqual(self.c.batch("DELETE", "/pools/alpha").status, 202)
+        deleted = self.now()
+        self.advance(3 * 3600)
+        rows = self.metrics([("startTime", iso_hour(h))])["value"]                 # the 2025-06-01 spelling
+        alpha = [m for m in rows if m["poolId"] == "alpha"]
+        hd = deleted - deleted % 3600
+        self.assertEqual([m["startTime"] for m in alpha], [iso(t) for t in range(int(h), int(hd) + 1, 3600)])
+        gone = deleted + 2                                                   # leavingSeconds
+        self.assertEqual(alpha[-1]["totalCoreHours"], self.core_hours([(2, t, gone) for t in allocs], hd))
+        beta = [m for m in rows if m["poolId"] == "beta"]
+        self.assertGreater(len(beta), len(alpha))                           # beta lives on
+        self.assertEqual({m["totalCoreHours"] for m in beta}, {0.0})
+
+        only = self.metrics([("starttime", iso_hour(h)), ("$filter", "poolId eq 'alpha'")])["value"]
+        self.assertEqual(only, alpha)
+        since = self.metrics([("starttime", iso_hour(h)),
+                              ("$filter", "startTime ge datetime'%s'" % iso_hour(h + 3600))])["value"]
+        self.assertEqual(len(since), len(rows) - 2)
+        self.assertEqual(self.metrics([("starttime", iso_hour(h)), ("$filter", "totalCoreHours gt 1")])["value"],
+                         [m for m in alpha if m["totalCoreHours"] > 1])
+
+        paged, link = [], None
+        r = self.metrics([("starttime", iso_hour(h)), ("maxresults", "3")])
+        while True:
+            paged += r["value"]
+            link = r.get("odata.nextLink")
+            if not link:
+                break
+            r = self.c.signed("GET", link[link.index("/poolusagemetrics"):]).json
+        self.assertEqual(paged, rows)
+
+    def test_every_supported_api_version_serves_it(self):
+        for api in ("2022-10-01.16.0", "2024-07-01.20.0", API):
+            self.assertEqual(self.metrics(api=api)["value"], [], api)
+        self.assertError(self.c.batch("GET", "/poolusagemetrics", api="2021-06-01.14.0"), 400,
+                         "InvalidQueryParameterValue", QueryParameterName="api-version")
+        r = self.c.batch("POST", "/poolusagemetrics", body={})
+        self.assertError(r, 405, "UnsupportedHttpVerb")
+        self.assertEqual(r.headers["allow"], "GET")
+
+    def test_re_created_pools_are_one_entry_per_hour(self):
+        self.create("again", targetDedicatedNodes=1)
+        self.advance(30)
+        self.assertEqual(self.c.batch("DELETE", "/pools/again").status, 202)
+        self.advance(10)
+        self.create("AGAIN", targetDedicatedNodes=1)
+        self.advance(3 * 3600)
+        rows = self.metrics([("starttime", iso_hour(self.now() - 4 * 3600))])["value"]
+        starts = [m["startTime"] for m in rows]
+        self.assertEqual(len(starts), len(set(starts)))
+        self.assertEqual({m["poolId"].lower() for m in rows}, {"again"})
+
+    def test_bad_times_are_400(self):
+        for name, value in (("starttime", "yesterday"), ("endtime", "2025-13-01T00:00:00Z"),
+                            ("startTime", "1735689600")):
+            self.assertError(self.c.batch("GET", "/poolusagemetrics", [(name, value)]), 400,
+                             "InvalidQueryParameterValue", QueryParameterName=name, QueryParameterValue=value)
+        r = self.c.batch("GET", "/poolusagemetrics", [("starttime", "2025-01-02T00:00:00Z"),
+                                                      ("endtime", "2025-01-01T00:00:00Z")])
+        self.assertError(r, 400, "InvalidQueryParameterValue", QueryParameterName="endtime",
+                         Reason="The end time must be later than the start time.")
+        self.assertError(self.c.batch("GET", "/poolusagemetrics", [("$filter", "poolId eq")]), 400,
+                         "InvalidQueryParameterValue", QueryParameterName="$filter")
+
+
+# {===================================================================
 # Faults and the control API
 # ====================================================================
 
