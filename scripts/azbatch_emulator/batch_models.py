@@ -390,16 +390,19 @@ class BatchBackend:
         self.touch(pool, now)
 
     def stop_resize(self, pool, now):
+        """Stops a resize.  On a steady or already stopping pool it changes nothing (a repeated
+        stopresize, or one that raced the resize's end, succeeds)."""
         self.ensure_active(pool)
-        if pool.op is not None:
-            pending = [n for n in pool.nodes if n.alloc_at > now]
-            pool.nodes = [n for n in pool.nodes if n.alloc_at <= now]
-            errors = pool.op["errors"]
-            if pending or pool.op["done_at"] > now:
-                errors = [e for e in errors if e["code"] != "AllocationTimedout"] + [resize_error(
-                    "ResizeStopped", "Desired number of nodes could not be allocated as the resize was stopped")]
-            pool.alloc_state, pool.alloc_time = "stopping", now
-            pool.op = {"done_at": now + self.alloc["minResizeSeconds"], "errors": errors}
+        if pool.op is None or pool.alloc_state == "stopping":
+            return
+        pending = [n for n in pool.nodes if n.alloc_at > now]
+        pool.nodes = [n for n in pool.nodes if n.alloc_at <= now]
+        errors = pool.op["errors"]
+        if pending or pool.op["done_at"] > now:
+            errors = [e for e in errors if e["code"] != "AllocationTimedout"] + [resize_error(
+                "ResizeStopped", "Desired number of nodes could not be allocated as the resize was stopped")]
+        pool.alloc_state, pool.alloc_time = "stopping", now
+        pool.op = {"done_at": now + self.alloc["minResizeSeconds"], "errors": errors}
         self.touch(pool, now)
 
     def enable_autoscale(self, account, pool, formula, interval, now):
@@ -423,7 +426,10 @@ class BatchBackend:
         self.touch(pool, now)
 
     def disable_autoscale(self, pool, now):
+        """On a pool without autoscale it changes nothing (and succeeds)."""
         self.ensure_active(pool)
+        if not pool.autoscale:
+            return
         pool.autoscale, pool.formula, pool.interval, pool.autoscale_run, pool.next_eval = \
             False, None, None, None, None
         self.touch(pool, now)

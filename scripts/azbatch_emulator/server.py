@@ -26,7 +26,8 @@ MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 class Faults:
     """Fault settings.  Shares are probabilities in 0..1, drawn from one seeded generator."""
     FIELDS = {"p429": float, "p500": float, "p503": float, "drop": float, "dropAfterCommit": float,
-              "latencyMs": float, "retryAfter": int, "auth": bool, "seed": int}
+              "latencyMs": float, "retryAfter": int, "auth": bool, "seed": int, "methods": list}
+    METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
     def __init__(self, **kw):
         self.p429 = self.p500 = self.p503 = self.drop = self.dropAfterCommit = 0.0
@@ -34,6 +35,7 @@ class Faults:
         self.retryAfter = 1
         self.auth = False
         self.seed = None
+        self.methods = None                 # None: every method; else only these
         self.update(kw)
 
     def update(self, values):
@@ -41,8 +43,13 @@ class Faults:
             if k not in self.FIELDS:
                 raise ValueError("unknown fault setting '%s' (known: %s)" % (k, ", ".join(sorted(self.FIELDS))))
             typ = self.FIELDS[k]
-            if v is None and k == "seed":
-                self.seed = None
+            if v is None and k in ("seed", "methods"):
+                setattr(self, k, None)
+                continue
+            if typ is list:
+                if not isinstance(v, list) or not all(isinstance(m, str) and m.upper() in self.METHODS for m in v):
+                    raise ValueError("methods must be null or a list of HTTP methods (%s)" % ", ".join(self.METHODS))
+                self.methods = sorted({m.upper() for m in v})
                 continue
             if typ is bool:
                 if not isinstance(v, bool):
@@ -61,6 +68,9 @@ class Faults:
 
     def as_dict(self):
         return {k: getattr(self, k) for k in self.FIELDS}
+
+    def applies_to(self, method):
+        return self.methods is None or method in self.methods
 
     def pick(self):
         r, acc = self.rng.random(), 0.0
@@ -84,7 +94,7 @@ def serve(emu, req):
             report_bug(emu, "%s %s" % (req.method, req.path))
             return emu.error(req, plane, internal_error())
     faults = emu.faults
-    faults_apply = plane in ("batch", "arm") or faults.auth
+    faults_apply = (plane in ("batch", "arm") or faults.auth) and faults.applies_to(req.method)
     if faults_apply:
         if faults.latencyMs:
             time.sleep(faults.latencyMs / 1000.0)
@@ -535,6 +545,15 @@ def _non_negative_int(text):
     return v
 
 
+def _methods(text):
+    names = [m.strip().upper() for m in text.split(",") if m.strip()]
+    bad = [m for m in names if m not in Faults.METHODS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError("must be a comma-separated list of HTTP methods (%s), got %s"
+                                         % (", ".join(Faults.METHODS), text))
+    return names
+
+
 def loopback_host(text):
     if text.lower() == "localhost":
         return "127.0.0.1"
@@ -573,6 +592,8 @@ def parse_args(argv):
     p.add_argument("--retry-after", type=_non_negative_int, default=1, metavar="S",
                    help="Retry-After seconds on 429/503 faults (default 1)")
     p.add_argument("--fault-auth", action="store_true", help="let faults hit the token endpoints too")
+    p.add_argument("--fault-methods", type=_methods, metavar="M[,M...]",
+                   help="let faults and latency hit only these HTTP methods, e.g. POST,PUT,PATCH,DELETE")
     p.add_argument("--seed", type=int, help="seed for the fault generator (deterministic faults)")
     p.add_argument("--max-body", type=_positive_int, default=1 << 20, metavar="BYTES",
                    help="largest request body; a larger one is answered 413 unread (default 1048576)")
@@ -611,7 +632,7 @@ def main(argv=None):
         world["accounts"][0]["key"] = args.key
     faults = Faults(p429=args.fault_429, p500=args.fault_500, p503=args.fault_503, drop=args.fault_drop,
                     dropAfterCommit=args.fault_drop_after_commit, latencyMs=args.latency_ms,
-                    retryAfter=args.retry_after, auth=args.fault_auth, seed=args.seed)
+                    retryAfter=args.retry_after, auth=args.fault_auth, seed=args.seed, methods=args.fault_methods)
     emu = core.Emulator(world, W.SimClock(args.time_scale), core.Settings(args.token_lifetime, args.verbose),
                          faults)
     stop = threading.Event()

@@ -1439,6 +1439,151 @@ class UsageMetricsTests(EmulatorCase):
 
 
 # {===================================================================
+# Repeated mutating calls (a retry after a lost answer) get the service's answers
+# ====================================================================
+
+class RepeatedCallTests(EmulatorCase):
+    ARGS = ("--time-scale", "1e-9")          # frozen: only control-API jumps move time
+
+    def steady(self, pool_id, **extra):
+        self.create(pool_id, **extra)
+        self.advance(30)
+        self.assertEqual(self.get(pool_id)["allocationState"], "steady")
+
+    def test_create_twice(self):
+        self.create("p1")
+        self.assertError(self.c.batch("POST", "/pools", body=pool_body("p1")), 409, "PoolExists")
+        self.assertEqual(self.c.batch("DELETE", "/pools/p1").status, 202)
+        self.assertError(self.c.batch("POST", "/pools", body=pool_body("p1")), 409, "PoolBeingDeleted")
+
+    def test_delete_twice(self):
+        self.steady("p1", targetDedicatedNodes=1)
+        etag = self.get("p1")["eTag"]
+        self.assertEqual(self.c.batch("DELETE", "/pools/p1").status, 202)
+        self.assertError(self.c.batch("DELETE", "/pools/p1"), 409, "PoolBeingDeleted")
+        # a retry that carries the first attempt's If-Match meets the ETag the delete changed
+        self.assertError(self.c.batch("DELETE", "/pools/p1", headers=[("If-Match", etag)]), 412, "ConditionNotMet")
+        self.advance(10)
+        self.assertError(self.c.batch("DELETE", "/pools/p1"), 404, "PoolNotFound")
+        self.assertError(self.c.batch("DELETE", "/pools/never"), 404, "PoolNotFound")
+
+    def test_resize_twice(self):
+        self.steady("p1")
+        body = {"targetDedicatedNodes": 2}
+        self.assertEqual(self.c.batch("POST", "/pools/p1/resize", body=body).status, 202)
+        r = self.c.batch("POST", "/pools/p1/resize", body=body)
+        self.assertError(r, 409, "PoolBeingResized", AllocationState="resizing")
+        self.advance(30)
+        self.assertEqual(self.c.batch("POST", "/pools/p1/resize", body=body).status, 202)   # steady again: accepted
+        self.advance(30)
+        p = self.get("p1")
+        self.assertEqual((p["currentDedicatedNodes"], p["targetDedicatedNodes"]), (2, 2))
+
+    def test_stop_resize_twice_and_on_a_steady_pool(self):
+        self.create("p1", targetDedicatedNodes=50)
+        self.advance(1)
+        self.assertEqual(self.c.batch("POST", "/pools/p1/stopresize").status, 202)
+        etag = self.get("p1")["eTag"]
+        r = self.c.batch("POST", "/pools/p1/stopresize")                   # while stopping: nothing changes
+        self.assertEqual((r.status, r.headers["etag"]), (202, etag))
+        p = self.get("p1")
+        self.assertEqual((p["allocationState"], p["eTag"]), ("stopping", etag))
+        self.advance(5)
+        p = self.get("p1")
+        self.assertEqual([e["code"] for e in p["resizeErrors"]], ["ResizeStopped"])     # once, not twice
+        r = self.c.batch("POST", "/pools/p1/stopresize")                   # steady: nothing to stop
+        self.assertEqual((r.status, r.headers["etag"]), (202, etag))
+        self.assertEqual(self.get("p1")["resizeErrors"], p["resizeErrors"])
+        self.assertEqual(self.c.batch("DELETE", "/pools/p1").status, 202)
+        self.assertError(self.c.batch("POST", "/pools/p1/stopresize"), 409, "PoolBeingDeleted")
+
+    def test_enable_autoscale_twice(self):
+        self.steady("p1")
+        one = {"autoScaleFormula": "$TargetDedicatedNodes = 1;"}
+        self.assertEqual(self.c.batch("POST", "/pools/p1/enableautoscale", body=one).status, 200)
+        self.assertError(self.c.batch("POST", "/pools/p1/enableautoscale", body=one), 409,
+                         "TooManyEnableAutoScaleRequests")
+        self.advance(30)
+        two = {"autoScaleFormula": "$TargetDedicatedNodes = 2;"}
+        self.assertEqual(self.c.batch("POST", "/pools/p1/enableautoscale", body=two).status, 200)
+        self.assertEqual(self.get("p1")["autoScaleFormula"], two["autoScaleFormula"])   # an update, allowed
+
+    def test_disable_autoscale_twice(self):
+        self.steady("p1", enableAutoScale=True, autoScaleFormula="$TargetDedicatedNodes = 0;")
+        r = self.c.batch("POST", "/pools/p1/disableautoscale")
+        self.assertEqual(r.status, 200)
+        etag = r.headers["etag"]
+        r = self.c.batch("POST", "/pools/p1/disableautoscale")             # already disabled: nothing changes
+        self.assertEqual((r.status, r.headers["etag"]), (200, etag))
+        self.assertFalse(self.get("p1")["enableAutoScale"])
+
+    def test_remove_nodes_twice(self):
+        self.steady("p1", targetDedicatedNodes=2)
+        node = self.c.batch("GET", "/pools/p1/nodes").json["value"][0]["id"]
+        body = {"nodeList": [node]}
+        self.assertEqual(self.c.batch("POST", "/pools/p1/removenodes", body=body).status, 202)
+        self.assertError(self.c.batch("POST", "/pools/p1/removenodes", body=body), 409, "PoolBeingResized")
+        self.advance(10)
+        self.assertError(self.c.batch("POST", "/pools/p1/removenodes", body=body), 404, "NodeNotFound",
+                         NodeId=node)
+        p = self.get("p1")
+        self.assertEqual((p["currentDedicatedNodes"], p["targetDedicatedNodes"]), (1, 1))   # removed once
+
+    def test_patch_and_update_properties_twice(self):
+        self.steady("p1")
+        body = {"metadata": [{"name": "k", "value": "v"}]}
+        first = self.c.batch("PATCH", "/pools/p1", body=body)
+        second = self.c.batch("PATCH", "/pools/p1", body=body)
+        self.assertEqual((first.status, second.status), (200, 200))
+        self.assertNotEqual(first.headers["etag"], second.headers["etag"])
+        self.assertEqual(self.get("p1")["metadata"], body["metadata"])
+        r = self.c.batch("PATCH", "/pools/p1", body=body, headers=[("If-Match", first.headers["etag"])])
+        self.assertError(r, 412, "ConditionNotMet")                      # the retry's ETag is stale
+        repl = {"applicationPackageReferences": [], "metadata": [{"name": "a", "value": "b"}]}
+        for _ in range(2):
+            self.assertEqual(self.c.batch("POST", "/pools/p1/updateproperties", body=repl).status, 204)
+        self.assertEqual(self.get("p1")["metadata"], repl["metadata"])
+
+
+class FaultMethodTests(unittest.TestCase):
+    def with_emulator(self, *args):
+        emu = Emulator(*args)
+        self.addCleanup(lambda: self.assertEqual(emu.stop(), 0))
+        return emu, Client(emu)
+
+    def test_drop_only_writes(self):
+        emu, c = self.with_emulator("--fault-drop", "1", "--fault-methods", "post,DELETE")
+        self.assertEqual(c.batch("GET", "/pools").status, 200)
+        with self.assertRaises((http.client.HTTPException, ConnectionError)):
+            c.batch("POST", "/pools", body=pool_body("p1"))
+        stats = emu.control("GET", "stats")[1]
+        self.assertEqual((stats["pools"], stats["faults"]), (0, {"drop": 1}))    # dropped before applied
+        self.assertEqual(emu.control("GET", "faults")[1]["methods"], ["DELETE", "POST"])
+
+    def test_drop_after_commit_of_one_method_at_runtime(self):
+        emu, c = self.with_emulator()
+        self.assertEqual(emu.control("POST", "faults", {"dropAfterCommit": 1, "methods": ["DELETE"]})[0], 200)
+        self.assertEqual(c.batch("POST", "/pools", body=pool_body("p1")).status, 201)   # not a DELETE: answered
+        with self.assertRaises((http.client.HTTPException, ConnectionError)):
+            c.batch("DELETE", "/pools/p1")
+        r = c.batch("DELETE", "/pools/p1")                                # the retry meets the applied delete
+        self.assertEqual((r.status, r.json["code"]), (409, "PoolBeingDeleted"))
+        self.assertEqual(emu.control("GET", "stats")[1]["faults"], {"dropAfterCommit": 1})
+        self.assertEqual(emu.control("POST", "faults", {"methods": None})[1]["methods"], None)
+
+    def test_bad_methods_are_refused(self):
+        emu, _ = self.with_emulator()
+        for bad in ("POST", ["FETCH"], [1], {"POST": 1}):
+            status, body = emu.control("POST", "faults", {"methods": bad})
+            self.assertEqual(status, 400, bad)
+            self.assertIn("methods", body["error"])
+        for args in (("--fault-methods", "FETCH"), ("--fault-methods", ",")):
+            r = subprocess.run([sys.executable, SCRIPT] + list(args), capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn("--fault-methods", r.stderr)
+
+
+# {===================================================================
 # Faults and the control API
 # ====================================================================
 

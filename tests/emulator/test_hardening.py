@@ -248,8 +248,8 @@ class MalformedInputTests(T.EmulatorCase):
             for method in ("GET", "HEAD", "DELETE"):
                 r = self.c.batch(method, "/pools/p1", headers=[(name, value)])
                 self.assertLess(r.status, 500, (method, name, value))
-        for auth in ("SharedKey devbatch:\u00e9\u00e9", "SharedKey \u00e9:x", "SharedKey", "Bearer \u00e9.\u00e9.\u00e9",
-                     "Bearer a.b.c", "Bearer " + "A" * 3000, "Basic x", "\u00e9"):
+        for auth in ("SharedKey devbatch:\u00e9\u00e9", "SharedKey \u00e9:x", "SharedKey",
+                     "Bearer \u00e9.\u00e9.\u00e9", "Bearer a.b.c", "Bearer " + "A" * 3000, "Basic x", "\u00e9"):
             r = self.c.send("GET", "/pools?api-version=" + T.API, [("Authorization", auth)])
             self.assertIn(r.status, (401, 403), auth)
             self.assertEqual(r.json["code"], "AuthenticationFailed", auth)
