@@ -85,6 +85,8 @@ class Emulator:
             resp.headers.append(("x-ms-request-id", req.request_id))
             resp.headers.append(("x-ms-correlation-request-id", req.header("x-ms-correlation-request-id")
                                  or req.request_id))
+        if plane == "control":
+            return                              # the control API is not counted
         with self.lock:
             self.stats["requests"] += 1
             self.stats["byStatus"]["drop" if resp.drop else str(resp.status)] += 1

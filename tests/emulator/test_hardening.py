@@ -562,7 +562,11 @@ class ControlApiOriginTests(T.EmulatorCase):
         self.assertEqual(r.status, 403)
         self.assertEqual(self.get("kept")["allocationState"], "resizing")     # the clock did not jump
         self.assertEqual(self.emu.control("GET", "faults")[1]["p500"], 0.0)
-        self.assertEqual(self.emu.control("GET", "stats")[1]["pools"], 1)
+        status, _, _, _ = raw_exchange(self.emu, b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                                       b"X: " + b"v" * 40000 + b"\r\n\r\n")
+        self.assertEqual(status, 431)
+        stats = self.emu.control("GET", "stats")[1]
+        self.assertEqual((stats["pools"], stats["requests"]), (1, 2))      # create, get: control is not counted
 
     def test_the_data_plane_is_not_affected_by_host_or_origin(self):
         r = self.c.batch("GET", "/pools", headers=[("Origin", "http://attacker.invalid")])
