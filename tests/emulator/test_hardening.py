@@ -326,8 +326,7 @@ def threads_of(pid):
 
 
 class HttpLimitsTests(T.EmulatorCase):
-    ARGS = ("--max-body", "1024", "--max-header-bytes", "2048", "--idle-timeout", "0.6",
-            "--request-timeout", "0.6")
+    ARGS = ("--max-body", "1024", "--max-header-bytes", "2048", "--idle-timeout", "1", "--request-timeout", "1")
 
     def post(self, path, extra_headers, body=b""):
         head = "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n" % (path, self.emu.port, "".join(
@@ -348,10 +347,10 @@ class HttpLimitsTests(T.EmulatorCase):
         return doc
 
     def test_a_body_over_the_cap_is_413_before_it_is_read(self):
-        t = time.time()
+        # No body follows the headers: an emulator that waited for it would time out and close
+        # without an answer.
         answer = self.post("/pools?api-version=" + T.API, [("Content-Length", "10000000"),
                                                            ("Content-Type", "application/json")])
-        self.assertLess(time.time() - t, 0.5)            # answered at once: nothing of the body was awaited
         self.assertPlumbing(answer, 413, "RequestEntityTooLarge", MaxRequestBodySize="1024")
         r = self.c.batch("POST", "/pools", raw_body=b" " * 1025)
         self.assertError(r, 413, "RequestEntityTooLarge")
@@ -429,13 +428,13 @@ class HttpLimitsTests(T.EmulatorCase):
         s = socket.create_connection((self.emu.host, self.emu.port), timeout=5)
         self.addCleanup(s.close)
         request = b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-        for _ in range(4):                  # used every 0.3 s: the idle clock restarts each time
+        for _ in range(4):                  # used every 0.4 s: the idle clock restarts each time
             s.sendall(request)
             self.assertIn(b"200 OK", s.recv(4096))
-            time.sleep(0.3)
+            time.sleep(0.4)
         t = time.time()
-        self.assertTrue(closed_within(s, 3))
-        self.assertLess(time.time() - t, 1.0)
+        self.assertTrue(closed_within(s, 5))
+        self.assertLess(time.time() - t, 2.5)
         self.assertGreaterEqual(self.emu.control("GET", "stats")[1]["timeouts"].get("idle", 0), 1)
 
     def test_a_stalled_or_trickling_request_is_cut_off_unapplied(self):
@@ -448,8 +447,8 @@ class HttpLimitsTests(T.EmulatorCase):
             s = socket.create_connection((self.emu.host, self.emu.port), timeout=5)
             s.sendall(data)
             t = time.time()
-            self.assertTrue(closed_within(s, 3), data)
-            self.assertLess(time.time() - t, 1.5, data)
+            self.assertTrue(closed_within(s, 5), data)
+            self.assertLess(time.time() - t, 3.0, data)
             s.close()
         s = socket.create_connection((self.emu.host, self.emu.port), timeout=5)
         t = time.time()
@@ -465,7 +464,7 @@ class HttpLimitsTests(T.EmulatorCase):
                 break
         s.close()
         self.assertTrue(closed)
-        self.assertLess(time.time() - t, 1.5)          # a trickle does not keep the request alive
+        self.assertLess(time.time() - t, 3.0)          # a trickle does not keep the request alive
         stats = self.emu.control("GET", "stats")[1]
         self.assertEqual(stats["pools"], 0)            # the cut-off create was never applied
         self.assertEqual(stats["requests"], 0)
@@ -479,8 +478,11 @@ class HttpLimitsTests(T.EmulatorCase):
             s = socket.create_connection((self.emu.host, self.emu.port), timeout=5)
             s.sendall(b"GET /pools HTTP/1.1\r\n")
             socks.append(s)
-        time.sleep(0.2)
-        self.assertGreaterEqual(threads_of(self.emu.proc.pid), baseline + 15)
+        peak, deadline = 0, time.time() + 0.9
+        while time.time() < deadline and peak < baseline + 15:        # one thread per stalled connection
+            peak = max(peak, threads_of(self.emu.proc.pid))
+            time.sleep(0.02)
+        self.assertGreaterEqual(peak, baseline + 15)
         deadline = time.time() + 5
         while time.time() < deadline and threads_of(self.emu.proc.pid) > baseline:
             time.sleep(0.1)
