@@ -354,7 +354,7 @@ class ProcessTests(unittest.TestCase):
         self.assertEqual(emu.stop(), 0)
 
     def test_non_loopback_host_is_refused(self):
-        for host in ("0.0.0.0", "10.1.2.3", "example.com", "::"):
+        for host in ("0.0.0.0", "192.0.2.1", "emulator.invalid", "::"):        # 192.0.2.0/24: documentation
             r = self.run_emulator("--host", host)
             self.assertEqual(r.returncode, 2, host)
             self.assertIn("loopback", r.stderr)
