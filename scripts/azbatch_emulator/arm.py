@@ -10,6 +10,7 @@ import urllib.parse
 import uuid
 
 from . import world as W
+from .validate import parse_json
 from .wire import ApiError, Response, PLAIN_JSON, iso
 
 GALLERY_API = ("2025-03-03", "2024-03-03", "2023-07-03", "2022-08-03", "2022-03-03", "2022-01-03", "2021-10-01")
@@ -101,8 +102,8 @@ def _image_key(image):
 
 def _put_managed_image(emu, req, sub, rg, name, now):
     try:
-        body = json.loads(req.body.decode("utf-8") or "null")
-    except (ValueError, UnicodeDecodeError) as e:
+        body = parse_json(req.body or b"null")
+    except ValueError as e:
         raise ApiError(400, "InvalidRequestContent", "The request content was invalid and could not be "
                                                      "deserialized: '%s'." % e)
     if not isinstance(body, dict):

@@ -142,7 +142,7 @@ def verify_shared_key(req, accounts, wall_now):
     for cl, skip_blank in variants:
         sts = string_to_sign(req.method, req.path, req.raw_query, req.headers, name, cl, skip_blank)
         first_sts = first_sts or sts
-        if hmac.compare_digest(sign(account["key"], sts), sig):
+        if hmac.compare_digest(sign(account["key"], sts).encode(), sig.encode("utf-8", "replace")):
             if "SharedKey" not in account.get("allowedAuthenticationModes", ["SharedKey"]):
                 raise _auth_error("The specified type of authentication SharedKey is not allowed "
                                   "for this account.")
@@ -195,9 +195,10 @@ class TokenService:
         try:
             sig = _unb64url(parts[2])
             claims = json.loads(_unb64url(parts[1]))
-        except (ValueError, TypeError):
+            signed = (parts[0] + "." + parts[1]).encode("ascii")
+        except (ValueError, TypeError, RecursionError):
             raise TokenError("InvalidAuthenticationToken", "The access token is malformed.")
-        good = hmac.new(self._secret, (parts[0] + "." + parts[1]).encode("ascii"), hashlib.sha256).digest()
+        good = hmac.new(self._secret, signed, hashlib.sha256).digest()
         if not hmac.compare_digest(sig, good) or not isinstance(claims, dict):
             raise TokenError("InvalidAuthenticationToken", "The access token signature is invalid.")
         if now >= claims.get("exp", 0):

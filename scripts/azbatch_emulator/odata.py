@@ -7,19 +7,30 @@ $filter grammar (case-insensitive keywords):
     func    := ('startswith' | 'endswith' | 'contains') '(' name ',' literal ')'
     compare := name ('eq'|'ne'|'gt'|'ge'|'lt'|'le') literal
     literal := 'text' (quote doubled to escape) | number | true | false | null
-`name` is a top-level property of the listed item, or a path 'a/b'.
+             | datetime'2025-01-01T00:00:00Z'
+`name` is a top-level property of the listed item, or a path 'a/b'.  Strings compare
+with strings, numbers with numbers and datetime literals with ISO 8601 values; any other
+pairing is false for the order operators (never an error).  Nesting is limited to
+MAX_DEPTH levels, so no filter can exhaust the parser's stack.
 """
 
 import base64
 import re
 
-from .wire import ApiError
+from .wire import ApiError, parse_iso
 
-_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<name>[A-Za-z_$][\w$/.]*)"
-                    r"|(?P<punct>[(),]))")
+MAX_DEPTH = 32
+
+_TOKEN = re.compile(r"\s*(?:(?P<date>datetime'[^']*')|(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)"
+                    r"|(?P<name>[A-Za-z_$][\w$/.]*)|(?P<punct>[(),]))", re.I)
 
 
-def _bad(param, value, reason):
+class DateTime(float):
+    """A datetime'...' literal: epoch seconds."""
+
+
+
+def bad_query(param, value, reason):
     return ApiError(400, "InvalidQueryParameterValue",
                     "Value for one of the query parameters specified in the request URI is invalid.",
                     [("QueryParameterName", param), ("QueryParameterValue", value), ("Reason", reason)])
@@ -34,10 +45,17 @@ def _tokenize(text):
         if not m:
             raise ValueError("unexpected character at position %d" % pos)
         pos = m.end()
-        if m.group("str") is not None:
+        if m.group("date") is not None:
+            when = parse_iso(m.group("date")[9:-1])
+            if when is None:
+                raise ValueError("%s is not an ISO 8601 date-time" % m.group("date"))
+            out.append(("lit", DateTime(when)))
+        elif m.group("str") is not None:
             out.append(("lit", m.group("str")[1:-1].replace("''", "'")))
         elif m.group("num") is not None:
             n = m.group("num")
+            if len(n) > 30:
+                raise ValueError("the number %s... is too long" % n[:30])
             out.append(("lit", float(n) if "." in n else int(n)))
         elif m.group("name") is not None:
             word = m.group("name")
@@ -60,6 +78,12 @@ class _Parser:
     def __init__(self, tokens):
         self.t = tokens
         self.i = 0
+        self.depth = 0
+
+    def nest(self):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ValueError("the expression nests deeper than %d levels" % MAX_DEPTH)
 
     def peek(self):
         return self.t[self.i] if self.i < len(self.t) else (None, None)
@@ -82,27 +106,32 @@ class _Parser:
         return node
 
     def expr(self):
-        node = self.conj()
+        terms = [self.conj()]
         while self.is_word("or"):
             self.i += 1
-            node = ("or", node, self.conj())
-        return node
+            terms.append(self.conj())
+        return terms[0] if len(terms) == 1 else ("or", terms)
 
     def conj(self):
-        node = self.unary()
+        terms = [self.unary()]
         while self.is_word("and"):
             self.i += 1
-            node = ("and", node, self.unary())
-        return node
+            terms.append(self.unary())
+        return terms[0] if len(terms) == 1 else ("and", terms)
 
     def unary(self):
         if self.is_word("not"):
             self.i += 1
-            return ("not", self.unary())
+            self.nest()
+            node = ("not", self.unary())
+            self.depth -= 1
+            return node
         if self.peek() == ("punct", "("):
             self.i += 1
+            self.nest()
             node = self.expr()
             self.take("punct", ")")
+            self.depth -= 1
             return node
         k, v = self.take("name")
         if v.lower() in self.FUNCS and self.peek() == ("punct", "("):
@@ -132,9 +161,9 @@ def _lookup(item, path):
 def _eval(node, item):
     kind = node[0]
     if kind == "or":
-        return _eval(node[1], item) or _eval(node[2], item)
+        return any(_eval(n, item) for n in node[1])
     if kind == "and":
-        return _eval(node[1], item) and _eval(node[2], item)
+        return all(_eval(n, item) for n in node[1])
     if kind == "not":
         return not _eval(node[1], item)
     val = _lookup(item, node[1])
@@ -144,13 +173,25 @@ def _eval(node, item):
             return False
         return {"startswith": val.startswith, "endswith": val.endswith,
                 "contains": lambda x: x in val}[kind](lit)
+    if isinstance(lit, DateTime):
+        val = parse_iso(val) if isinstance(val, str) else None
+        if val is None:
+            return kind == "ne"
     if kind == "eq":
         return val == lit
     if kind == "ne":
         return val != lit
-    if val is None or lit is None or isinstance(val, str) != isinstance(lit, str):
+    if not _comparable(val, lit):
         return False
     return {"gt": val > lit, "ge": val >= lit, "lt": val < lit, "le": val <= lit}[kind]
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _comparable(a, b):
+    return (isinstance(a, str) and isinstance(b, str)) or (_number(a) and _number(b))
 
 
 def compile_filter(text):
@@ -160,7 +201,7 @@ def compile_filter(text):
     try:
         node = _Parser(_tokenize(text)).parse()
     except ValueError as e:
-        raise _bad("$filter", text, "The filter expression is not valid: %s." % e)
+        raise bad_query("$filter", text, "The filter expression is not valid: %s." % e)
     return lambda item: bool(_eval(node, item))
 
 
@@ -173,7 +214,7 @@ def parse_select(req, allowed):
     names = [n.strip() for n in raw.split(",") if n.strip()]
     for n in names:
         if n not in allowed:
-            raise _bad("$select", raw, "The property '%s' does not exist on the returned type." % n)
+            raise bad_query("$select", raw, "The property '%s' does not exist on the returned type." % n)
     return names
 
 
@@ -190,7 +231,7 @@ def parse_maxresults(req):
     try:
         n = int(raw)
     except ValueError:
-        raise _bad("maxresults", raw, "maxresults must be an integer.")
+        raise bad_query("maxresults", raw, "maxresults must be an integer.")
     if n < 1 or n > 1000:
         raise ApiError(400, "OutOfRangeQueryParameterValue",
                        "One of the query parameters specified in the request URI is outside the "
@@ -209,9 +250,10 @@ def decode_token(req):
     if raw is None:
         return None
     try:
-        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")
+        std = raw.replace("-", "+").replace("_", "/")
+        return base64.b64decode(std + "=" * (-len(std) % 4), validate=True).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
-        raise _bad("$skiptoken", raw, "The continuation token is not valid.")
+        raise bad_query("$skiptoken", raw, "The continuation token is not valid.")
 
 
 def page(req, keyed, metadata):

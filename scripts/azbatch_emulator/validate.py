@@ -58,6 +58,27 @@ def check_api_version(req):
                                "version from %s.16.0 onward." % (API_VERSION, OLDEST_SUFFIXED))])
 
 
+MAX_JSON_DEPTH = 64
+
+
+def parse_json(data):
+    """Bytes -> a JSON value nested at most MAX_JSON_DEPTH levels; raises ValueError."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("the JSON value nests too deeply")
+    except UnicodeDecodeError as e:
+        raise ValueError("the body is not UTF-8: %s" % e)
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError("the JSON value nests deeper than %d levels" % MAX_JSON_DEPTH)
+            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return value
+
+
 def read_json(req):
     if not req.body.strip():
         raise ApiError(400, "InvalidRequestBody", "The request body is missing.")
@@ -68,8 +89,8 @@ def read_json(req):
                        [("HeaderName", "Content-Type"), ("HeaderValue", req.header("Content-Type") or ""),
                         ("Reason", "Request bodies must be application/json; odata=minimalmetadata.")])
     try:
-        body = json.loads(req.body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
+        body = parse_json(req.body)
+    except ValueError as e:
         raise ApiError(400, "InvalidRequestBody", "The specified request body is not syntactically valid.",
                        [("Reason", str(e))])
     if not isinstance(body, dict):

@@ -8,6 +8,7 @@ ApiError; the server renders it in the dialect of the route.
 import datetime
 import email.utils
 import json
+import re
 import urllib.parse
 import uuid
 
@@ -37,6 +38,30 @@ def parse_http_date(value):
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=datetime.timezone.utc)
     return dt.timestamp()
+
+
+_ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)(?:[Tt ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?)?"
+                  r"(Z|z|[+-]\d\d:?\d\d)?$")
+
+
+def parse_iso(value):
+    """ISO 8601 date-time ('2025-01-01T10:00:00.1234567Z', '...+01:00', a date alone) ->
+    epoch seconds, or None.  No offset means UTC."""
+    m = _ISO.match(value.strip()) if isinstance(value, str) else None
+    if not m:
+        return None
+    y, mo, d, h, mi, s, frac, tz = m.groups()
+    try:
+        dt = datetime.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0),
+                               tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    t = dt.timestamp() + (float("0." + frac) if frac else 0.0)
+    if tz and tz not in ("Z", "z"):
+        sign = -1 if tz[0] == "+" else 1
+        digits = tz[1:].replace(":", "")
+        t += sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return t
 
 
 class Request:
@@ -149,7 +174,9 @@ def render_error(req, err, plane, now):
         resp = Response(err.status, batch_error_body(req, err, now), err.headers, BATCH_JSON)
     elif plane == "arm":
         resp = Response(err.status, arm_error_body(err), err.headers, PLAIN_JSON)
-    else:
-        resp = Response(err.status, {"error": err.code, "error_description": err.message},
-                        err.headers, PLAIN_JSON)
+    elif plane == "control":
+        resp = Response(err.status, {"error": err.message}, err.headers, PLAIN_JSON)
+    else:                                   # Entra ID and IMDS: the OAuth 2.0 shape
+        resp = Response(err.status, {"error": "invalid_request" if err.status < 500 else "server_error",
+                                     "error_description": err.message}, err.headers, PLAIN_JSON)
     return resp

@@ -1,183 +1,26 @@
 """The world (accounts, quotas, VM sizes, supported images, galleries, managed
 images, Entra ID principals), its JSON file format, and the simulated clock.
 
-The built-in DEFAULT_WORLD is written out verbatim as scripts/emulator-world.json.
+The built-in world is scripts/emulator-world.json (WORLD_FILE), read by default_world().
 """
 
 import base64
 import binascii
 import copy
 import json
+import os
 import re
 import threading
 import time
 
-# A well-known development key, like Azurite's.  It is public: never use it for anything real.
-DEV_ACCOUNT_NAME = "devbatch"
-DEV_ACCOUNT_KEY = "YXpiYXRjaC1lbXVsYXRvci13ZWxsLWtub3duLWRldmVsb3BtZW50LWtleS1ub3QtYS1zZWNyZXQtMDEyMzQ1Ng=="
-DEV_SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
-DEV_RESOURCE_GROUP = "azbatch-dev"
-DEV_TENANT = "00000000-0000-0000-0000-0000000000aa"
-DEV_CLIENT_ID = "00000000-0000-0000-0000-0000000000c1"
-DEV_CLIENT_SECRET = "dev-client-secret"
+# The built-in world lives in scripts/emulator-world.json, beside this package; it is the
+# one copy (the dev account's well-known key, quotas, images and galleries are there).
+WORLD_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "emulator-world.json")
 
-_GALLERY_IMAGE_ID = ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/"
-                     "galleries/devgallery/images/ubuntu2204" % (DEV_SUBSCRIPTION, DEV_RESOURCE_GROUP))
-_MANAGED_IMAGE_ID = ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/"
-                     "images/ubuntu-managed" % (DEV_SUBSCRIPTION, DEV_RESOURCE_GROUP))
-
-
-def _gallery_version(name, published):
-    return {
-        "name": name,
-        "properties": {
-            "publishingProfile": {
-                "targetRegions": [
-                    {"name": "westeurope", "regionalReplicaCount": 2, "storageAccountType": "Standard_LRS"},
-                    {"name": "northeurope", "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"},
-                ],
-                "replicaCount": 1,
-                "excludeFromLatest": False,
-                "publishedDate": published,
-                "storageAccountType": "Standard_LRS",
-            },
-            "storageProfile": {
-                "source": {"id": _MANAGED_IMAGE_ID},
-                "osDiskImage": {"sizeInGB": 30, "hostCaching": "ReadWrite"},
-            },
-            "replicationStatus": {
-                "aggregatedState": "Completed",
-                "summary": [
-                    {"region": "westeurope", "state": "Completed", "details": "", "progress": 100},
-                    {"region": "northeurope", "state": "Completed", "details": "", "progress": 100},
-                ],
-            },
-        },
-    }
-
-
-DEFAULT_WORLD = {
-    "accounts": [
-        {
-            "name": DEV_ACCOUNT_NAME,
-            "key": DEV_ACCOUNT_KEY,
-            "region": "westeurope",
-            "subscriptionId": DEV_SUBSCRIPTION,
-            "resourceGroup": DEV_RESOURCE_GROUP,
-            "poolAllocationMode": "BatchService",
-            "dedicatedCoreQuota": 500,
-            "lowPriorityCoreQuota": 100,
-            "poolQuota": 100,
-            "allowedAuthenticationModes": ["SharedKey", "AAD", "TaskAuthenticationToken"],
-        }
-    ],
-    "vmSizes": {
-        "Standard_A1_v2": 1,
-        "Standard_D2s_v3": 2,
-        "Standard_D4s_v5": 4,
-        "Standard_D4d_v5": 4,
-        "Standard_D8s_v5": 8,
-        "Standard_NC6s_v3": 6,
-    },
-    "defaultVmCores": 2,
-    "allocation": {
-        "creatingSeconds": 4,
-        "startingSeconds": 4,
-        "nodesPerSecond": 5,
-        "leavingSeconds": 2,
-        "minResizeSeconds": 2,
-        "deleteSeconds": 5,
-    },
-    "supportedImages": [
-        {
-            "nodeAgentSKUId": "batch.node.ubuntu 22.04",
-            "imageReference": {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-                               "sku": "22_04-lts", "version": "latest"},
-            "verificationType": "verified",
-            "capabilities": ["DockerCompatible", "NvidiaTeslaDriverInstalled"],
-            "osType": "linux",
-        },
-        {
-            "nodeAgentSKUId": "batch.node.ubuntu 20.04",
-            "imageReference": {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-focal",
-                               "sku": "20_04-lts", "version": "latest"},
-            "verificationType": "verified",
-            "capabilities": ["DockerCompatible"],
-            "osType": "linux",
-            "batchSupportEndOfLife": "2025-04-30T00:00:00Z",
-        },
-        {
-            "nodeAgentSKUId": "batch.node.ubuntu 24.04",
-            "imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
-                               "sku": "server", "version": "latest"},
-            "verificationType": "unverified",
-            "osType": "linux",
-        },
-        {
-            "nodeAgentSKUId": "batch.node.windows amd64",
-            "imageReference": {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer",
-                               "sku": "2022-datacenter", "version": "latest"},
-            "verificationType": "verified",
-            "capabilities": ["DockerCompatible"],
-            "osType": "windows",
-        },
-    ],
-    "galleries": [
-        {
-            "name": "devgallery",
-            "subscriptionId": DEV_SUBSCRIPTION,
-            "resourceGroup": DEV_RESOURCE_GROUP,
-            "location": "westeurope",
-            "images": [
-                {
-                    "name": "ubuntu2204",
-                    "properties": {
-                        "osType": "Linux",
-                        "osState": "Generalized",
-                        "hyperVGeneration": "V2",
-                        "architecture": "x64",
-                        "identifier": {"publisher": "azbatch", "offer": "ubuntu-batch", "sku": "22_04"},
-                    },
-                    "versions": [
-                        _gallery_version("1.0.0", "2025-01-15T10:00:00.0000000Z"),
-                        _gallery_version("1.1.0", "2025-03-01T10:00:00.0000000Z"),
-                    ],
-                }
-            ],
-        }
-    ],
-    "managedImages": [
-        {
-            "name": "ubuntu-managed",
-            "subscriptionId": DEV_SUBSCRIPTION,
-            "resourceGroup": DEV_RESOURCE_GROUP,
-            "location": "westeurope",
-            "properties": {
-                "storageProfile": {
-                    "osDisk": {
-                        "osType": "Linux",
-                        "osState": "Generalized",
-                        "blobUri": "https://azbatchdevstore.blob.core.windows.net/vhds/ubuntu-2204.vhd",
-                        "caching": "ReadWrite",
-                        "storageAccountType": "Standard_LRS",
-                    },
-                    "dataDisks": [],
-                    "zoneResilient": False,
-                },
-                "hyperVGeneration": "V2",
-            },
-        }
-    ],
-    "arm": {"managedImageCreateSeconds": 20},
-    "entra": {
-        "tenantId": DEV_TENANT,
-        "clients": [
-            {"clientId": DEV_CLIENT_ID, "clientSecret": DEV_CLIENT_SECRET, "displayName": "azbatch-dev-sp"}
-        ],
-    },
-}
-
-ALLOCATION_DEFAULTS = dict(DEFAULT_WORLD["allocation"])
+# Defaults for the optional sections of any world file (docs/emulator.md, "The world file").
+ALLOCATION_DEFAULTS = {"creatingSeconds": 4, "startingSeconds": 4, "nodesPerSecond": 5, "leavingSeconds": 2,
+                       "minResizeSeconds": 2, "deleteSeconds": 5}
+DEFAULT_TENANT = "00000000-0000-0000-0000-0000000000aa"
 TOP_LEVEL_KEYS = ("accounts", "vmSizes", "defaultVmCores", "allocation", "supportedImages", "galleries",
                   "managedImages", "arm", "entra")
 
@@ -187,6 +30,8 @@ class WorldError(ValueError):
 
 
 def _need(obj, key, typ, where):
+    if not isinstance(obj, dict):
+        raise WorldError("%s: expected an object" % where)
     if key not in obj:
         raise WorldError("%s.%s: required field missing" % (where, key))
     val = obj[key]
@@ -246,6 +91,10 @@ def validate_world(world):
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in w["vmSizes"].values()):
         raise WorldError("world.vmSizes: expected an object of positive integer core counts")
     w.setdefault("defaultVmCores", 2)
+    for section, typ in (("allocation", dict), ("arm", dict), ("entra", dict), ("supportedImages", list),
+                         ("galleries", list), ("managedImages", list)):
+        if section in w and not isinstance(w[section], typ):
+            raise WorldError("world.%s: expected %s" % (section, "an object" if typ is dict else "an array"))
     alloc = dict(ALLOCATION_DEFAULTS)
     alloc.update(w.get("allocation") or {})
     for k, v in alloc.items():
@@ -282,7 +131,7 @@ def validate_world(world):
     arm = {"managedImageCreateSeconds": 20}
     arm.update(w.get("arm") or {})
     w["arm"] = arm
-    entra = w.setdefault("entra", {"tenantId": DEV_TENANT, "clients": []})
+    entra = w.setdefault("entra", {"tenantId": DEFAULT_TENANT, "clients": []})
     _need(entra, "tenantId", str, "world.entra")
     for i, c in enumerate(entra.setdefault("clients", [])):
         _need(c, "clientId", str, "world.entra.clients[%d]" % i)
@@ -302,6 +151,11 @@ def load_world(path):
         return validate_world(data)
     except WorldError as e:
         raise WorldError("%s: %s" % (path, e))
+
+
+def default_world():
+    """The built-in world: WORLD_FILE, validated.  Raises WorldError naming the file."""
+    return load_world(WORLD_FILE)
 
 
 def vm_cores(world, vm_size):
@@ -327,6 +181,8 @@ def parse_duration(text):
         return None
     m = _DURATION.match(text)
     if not m or text in ("P", "PT") or text.endswith("T"):
+        return None
+    if len(text) > 64:
         return None
     d, h, mi, s = m.groups()
     return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -353,7 +354,7 @@ class ProcessTests(unittest.TestCase):
         self.assertEqual(emu.stop(), 0)
 
     def test_non_loopback_host_is_refused(self):
-        for host in ("0.0.0.0", "10.1.2.3", "example.com", "::"):
+        for host in ("0.0.0.0", "192.0.2.1", "emulator.invalid", "::"):        # 192.0.2.0/24: documentation
             r = self.run_emulator("--host", host)
             self.assertEqual(r.returncode, 2, host)
             self.assertIn("loopback", r.stderr)
@@ -366,13 +367,46 @@ class ProcessTests(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
             self.assertIn("azbatch-emulator", r.stderr)
 
-    def test_world_file_equals_the_default_world(self):
+    def test_the_built_in_world_is_the_world_file(self):
+        self.assertEqual(emu_world.WORLD_FILE, WORLD_FILE)
         with open(WORLD_FILE) as f:
             data = json.load(f)
-        self.assertEqual({k: v for k, v in data.items() if not k.startswith("_")}, emu_world.DEFAULT_WORLD)
+        self.assertEqual(emu_world.default_world(), emu_world.validate_world(data))
+        self.assertFalse(hasattr(emu_world, "DEFAULT_WORLD"))          # one copy: the file
+        self.assertEqual(data["accounts"][0]["name"], ACCOUNT)
+        self.assertEqual(data["accounts"][0]["key"], KEY)
         emu = Emulator("--world", WORLD_FILE)
         self.assertEqual(Client(emu).batch("GET", "/supportedimages").status, 200)
         self.assertEqual(emu.stop(), 0)
+
+    def test_a_changed_world_file_changes_the_built_in_world(self):
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copytree(os.path.join(ROOT, "scripts", "azbatch_emulator"), os.path.join(d, "azbatch_emulator"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copy(SCRIPT, os.path.join(d, "azbatch-emulator"))
+            with open(WORLD_FILE) as f:
+                data = json.load(f)
+            data["accounts"][0]["name"] = "otheracct"
+            with open(os.path.join(d, "emulator-world.json"), "w") as f:
+                json.dump(data, f)
+            proc = subprocess.Popen([sys.executable, os.path.join(d, "azbatch-emulator"), "--port", "0"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                m = re.match(r"^listening on http://127\.0\.0\.1:(\d+)\n$", read_line(proc.stdout, 15))
+                self.assertTrue(m)
+                fake = type("E", (), {"host": "127.0.0.1", "port": int(m.group(1))})
+                self.assertEqual(Client(fake, "otheracct", KEY).batch("GET", "/pools").status, 200)
+                self.assertEqual(Client(fake, ACCOUNT, KEY).batch("GET", "/pools").status, 403)
+            finally:
+                proc.terminate()
+                self.assertEqual(proc.wait(10), 0)
+                proc.stdout.close()
+                proc.stderr.close()
+            os.remove(os.path.join(d, "emulator-world.json"))
+            r = subprocess.run([sys.executable, os.path.join(d, "azbatch-emulator")], capture_output=True,
+                               text=True, timeout=20)
+            self.assertEqual((r.returncode, r.stdout), (2, ""))
+            self.assertIn("emulator-world.json", r.stderr)
 
     def test_bad_world_files_name_the_problem(self):
         with tempfile.TemporaryDirectory() as d:
@@ -1280,6 +1314,273 @@ class SimulatedTimeTests(EmulatorCase):
         time.sleep(0.15)
         self.assertEqual(self.c.batch("GET", "/pools/fast").status, 404)
         self.assertEqual(self.emu.control("GET", "stats")[1]["timeScale"], 100.0)
+
+
+# {===================================================================
+# Pool usage metrics
+# ====================================================================
+
+def parse_iso(text):
+    """'2026-12-01T19:00:00.0000000Z' -> epoch seconds (the emulator's 7-digit form)."""
+    import datetime
+    whole, _, frac = text.rstrip("Z").partition(".")
+    dt = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+def iso_hour(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def iso(t):
+    """A whole second in the emulator's form: '2026-12-01T19:00:00.0000000Z'."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".0000000Z"
+
+
+class UsageMetricsTests(EmulatorCase):
+    ARGS = ("--time-scale", "1e-9")          # frozen: only control-API jumps move time
+
+    def now(self):
+        return parse_iso(self.emu.control("GET", "clock")[1]["simTime"])
+
+    def metrics(self, query=(), api=API):
+        r = self.c.batch("GET", "/poolusagemetrics", query, api=api)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertTrue(r.json["odata.metadata"].endswith("$metadata#poolusagemetrics"))
+        return r.json
+
+    def core_hours(self, spans, h0):
+        """Expected core hours in [h0, h0 + 1 h) for (cores, allocated, gone) spans."""
+        return round(sum(c * max(0.0, min(t1, h0 + 3600) - max(t0, h0)) for c, t0, t1 in spans) / 3600.0, 6)
+
+    def test_usage_is_reported_per_pool_and_whole_hour(self):
+        self.create("alpha", targetDedicatedNodes=2)                       # Standard_D2s_v3: 2 cores
+        self.create("beta", vmSize="Standard_D4s_v5")                      # no nodes
+        created = parse_iso(self.get("alpha")["creationTime"])
+        self.advance(1)                                                     # the second node comes 0.2 s later
+        allocs = [parse_iso(n["allocationTime"]) for n in self.c.batch("GET", "/pools/alpha/nodes").json["value"]]
+        self.assertEqual(len(allocs), 2)
+        h = created - created % 3600
+        self.advance(h + 2 * 3600 + 60 - self.now())                     # one minute into the third hour
+        last = self.metrics()["value"]                                     # no times: the last whole hour only
+        self.assertEqual(sorted((m["poolId"], m["startTime"], m["endTime"], m["vmSize"], m["totalCoreHours"])
+                                for m in last),
+                         [("alpha", iso(h + 3600), iso(h + 7200), "Standard_D2s_v3", 4.0),
+                          ("beta", iso(h + 3600), iso(h + 7200), "Standard_D4s_v5", 0.0)])
+        first = [m for m in self.metrics([("starttime", iso_hour(h)), ("endtime", iso_hour(h + 3600))])["value"]]
+        self.assertEqual([(m["poolId"], m["startTime"]) for m in first], [("alpha", iso(h)), ("beta", iso(h))])
+        self.assertEqual(first[0]["totalCoreHours"], self.core_hours([(2, t, h + 3600) for t in allocs], h))
+        self.assertGreater(first[0]["totalCoreHours"], 0)
+        self.assertEqual(len(self.metrics([("starttime", iso_hour(h))])["value"]), 4)     # runs to the last hour
+
+        self.assertEqual(self.c.batch("DELETE", "/pools/alpha").status, 202)
+        deleted = self.now()
+        self.advance(3 * 3600)
+        rows = self.metrics([("startTime", iso_hour(h))])["value"]                 # the 2025-06-01 spelling
+        alpha = [m for m in rows if m["poolId"] == "alpha"]
+        hd = deleted - deleted % 3600
+        self.assertEqual([m["startTime"] for m in alpha], [iso(t) for t in range(int(h), int(hd) + 1, 3600)])
+        gone = deleted + 2                                                   # leavingSeconds
+        self.assertEqual(alpha[-1]["totalCoreHours"], self.core_hours([(2, t, gone) for t in allocs], hd))
+        beta = [m for m in rows if m["poolId"] == "beta"]
+        self.assertGreater(len(beta), len(alpha))                           # beta lives on
+        self.assertEqual({m["totalCoreHours"] for m in beta}, {0.0})
+
+        only = self.metrics([("starttime", iso_hour(h)), ("$filter", "poolId eq 'alpha'")])["value"]
+        self.assertEqual(only, alpha)
+        since = self.metrics([("starttime", iso_hour(h)),
+                              ("$filter", "startTime ge datetime'%s'" % iso_hour(h + 3600))])["value"]
+        self.assertEqual(len(since), len(rows) - 2)
+        self.assertEqual(self.metrics([("starttime", iso_hour(h)), ("$filter", "totalCoreHours gt 1")])["value"],
+                         [m for m in alpha if m["totalCoreHours"] > 1])
+
+        paged, link = [], None
+        r = self.metrics([("starttime", iso_hour(h)), ("maxresults", "3")])
+        while True:
+            paged += r["value"]
+            link = r.get("odata.nextLink")
+            if not link:
+                break
+            r = self.c.signed("GET", link[link.index("/poolusagemetrics"):]).json
+        self.assertEqual(paged, rows)
+
+    def test_every_supported_api_version_serves_it(self):
+        for api in ("2022-10-01.16.0", "2024-07-01.20.0", API):
+            self.assertEqual(self.metrics(api=api)["value"], [], api)
+        self.assertError(self.c.batch("GET", "/poolusagemetrics", api="2021-06-01.14.0"), 400,
+                         "InvalidQueryParameterValue", QueryParameterName="api-version")
+        r = self.c.batch("POST", "/poolusagemetrics", body={})
+        self.assertError(r, 405, "UnsupportedHttpVerb")
+        self.assertEqual(r.headers["allow"], "GET")
+
+    def test_re_created_pools_are_one_entry_per_hour(self):
+        self.create("again", targetDedicatedNodes=1)
+        self.advance(30)
+        self.assertEqual(self.c.batch("DELETE", "/pools/again").status, 202)
+        self.advance(10)
+        self.create("AGAIN", targetDedicatedNodes=1)
+        self.advance(3 * 3600)
+        rows = self.metrics([("starttime", iso_hour(self.now() - 4 * 3600))])["value"]
+        starts = [m["startTime"] for m in rows]
+        self.assertEqual(len(starts), len(set(starts)))
+        self.assertEqual({m["poolId"].lower() for m in rows}, {"again"})
+
+    def test_bad_times_are_400(self):
+        for name, value in (("starttime", "yesterday"), ("endtime", "2025-13-01T00:00:00Z"),
+                            ("startTime", "1735689600")):
+            self.assertError(self.c.batch("GET", "/poolusagemetrics", [(name, value)]), 400,
+                             "InvalidQueryParameterValue", QueryParameterName=name, QueryParameterValue=value)
+        r = self.c.batch("GET", "/poolusagemetrics", [("starttime", "2025-01-02T00:00:00Z"),
+                                                      ("endtime", "2025-01-01T00:00:00Z")])
+        self.assertError(r, 400, "InvalidQueryParameterValue", QueryParameterName="endtime",
+                         Reason="The end time must be later than the start time.")
+        self.assertError(self.c.batch("GET", "/poolusagemetrics", [("$filter", "poolId eq")]), 400,
+                         "InvalidQueryParameterValue", QueryParameterName="$filter")
+
+
+# {===================================================================
+# Repeated mutating calls (a retry after a lost answer) get the service's answers
+# ====================================================================
+
+class RepeatedCallTests(EmulatorCase):
+    ARGS = ("--time-scale", "1e-9")          # frozen: only control-API jumps move time
+
+    def steady(self, pool_id, **extra):
+        self.create(pool_id, **extra)
+        self.advance(30)
+        self.assertEqual(self.get(pool_id)["allocationState"], "steady")
+
+    def test_create_twice(self):
+        self.create("p1")
+        self.assertError(self.c.batch("POST", "/pools", body=pool_body("p1")), 409, "PoolExists")
+        self.assertEqual(self.c.batch("DELETE", "/pools/p1").status, 202)
+        self.assertError(self.c.batch("POST", "/pools", body=pool_body("p1")), 409, "PoolBeingDeleted")
+
+    def test_delete_twice(self):
+        self.steady("p1", targetDedicatedNodes=1)
+        etag = self.get("p1")["eTag"]
+        self.assertEqual(self.c.batch("DELETE", "/pools/p1").status, 202)
+        self.assertError(self.c.batch("DELETE", "/pools/p1"), 409, "PoolBeingDeleted")
+        # a retry that carries the first attempt's If-Match meets the ETag the delete changed
+        self.assertError(self.c.batch("DELETE", "/pools/p1", headers=[("If-Match", etag)]), 412, "ConditionNotMet")
+        self.advance(10)
+        self.assertError(self.c.batch("DELETE", "/pools/p1"), 404, "PoolNotFound")
+        self.assertError(self.c.batch("DELETE", "/pools/never"), 404, "PoolNotFound")
+
+    def test_resize_twice(self):
+        self.steady("p1")
+        body = {"targetDedicatedNodes": 2}
+        self.assertEqual(self.c.batch("POST", "/pools/p1/resize", body=body).status, 202)
+        r = self.c.batch("POST", "/pools/p1/resize", body=body)
+        self.assertError(r, 409, "PoolBeingResized", AllocationState="resizing")
+        self.advance(30)
+        self.assertEqual(self.c.batch("POST", "/pools/p1/resize", body=body).status, 202)   # steady again: accepted
+        self.advance(30)
+        p = self.get("p1")
+        self.assertEqual((p["currentDedicatedNodes"], p["targetDedicatedNodes"]), (2, 2))
+
+    def test_stop_resize_twice_and_on_a_steady_pool(self):
+        self.create("p1", targetDedicatedNodes=50)
+        self.advance(1)
+        self.assertEqual(self.c.batch("POST", "/pools/p1/stopresize").status, 202)
+        etag = self.get("p1")["eTag"]
+        r = self.c.batch("POST", "/pools/p1/stopresize")                   # while stopping: nothing changes
+        self.assertEqual((r.status, r.headers["etag"]), (202, etag))
+        p = self.get("p1")
+        self.assertEqual((p["allocationState"], p["eTag"]), ("stopping", etag))
+        self.advance(5)
+        p = self.get("p1")
+        self.assertEqual([e["code"] for e in p["resizeErrors"]], ["ResizeStopped"])     # once, not twice
+        r = self.c.batch("POST", "/pools/p1/stopresize")                   # steady: nothing to stop
+        self.assertEqual((r.status, r.headers["etag"]), (202, etag))
+        self.assertEqual(self.get("p1")["resizeErrors"], p["resizeErrors"])
+        self.assertEqual(self.c.batch("DELETE", "/pools/p1").status, 202)
+        self.assertError(self.c.batch("POST", "/pools/p1/stopresize"), 409, "PoolBeingDeleted")
+
+    def test_enable_autoscale_twice(self):
+        self.steady("p1")
+        one = {"autoScaleFormula": "$TargetDedicatedNodes = 1;"}
+        self.assertEqual(self.c.batch("POST", "/pools/p1/enableautoscale", body=one).status, 200)
+        self.assertError(self.c.batch("POST", "/pools/p1/enableautoscale", body=one), 409,
+                         "TooManyEnableAutoScaleRequests")
+        self.advance(30)
+        two = {"autoScaleFormula": "$TargetDedicatedNodes = 2;"}
+        self.assertEqual(self.c.batch("POST", "/pools/p1/enableautoscale", body=two).status, 200)
+        self.assertEqual(self.get("p1")["autoScaleFormula"], two["autoScaleFormula"])   # an update, allowed
+
+    def test_disable_autoscale_twice(self):
+        self.steady("p1", enableAutoScale=True, autoScaleFormula="$TargetDedicatedNodes = 0;")
+        r = self.c.batch("POST", "/pools/p1/disableautoscale")
+        self.assertEqual(r.status, 200)
+        etag = r.headers["etag"]
+        r = self.c.batch("POST", "/pools/p1/disableautoscale")             # already disabled: nothing changes
+        self.assertEqual((r.status, r.headers["etag"]), (200, etag))
+        self.assertFalse(self.get("p1")["enableAutoScale"])
+
+    def test_remove_nodes_twice(self):
+        self.steady("p1", targetDedicatedNodes=2)
+        node = self.c.batch("GET", "/pools/p1/nodes").json["value"][0]["id"]
+        body = {"nodeList": [node]}
+        self.assertEqual(self.c.batch("POST", "/pools/p1/removenodes", body=body).status, 202)
+        self.assertError(self.c.batch("POST", "/pools/p1/removenodes", body=body), 409, "PoolBeingResized")
+        self.advance(10)
+        self.assertError(self.c.batch("POST", "/pools/p1/removenodes", body=body), 404, "NodeNotFound",
+                         NodeId=node)
+        p = self.get("p1")
+        self.assertEqual((p["currentDedicatedNodes"], p["targetDedicatedNodes"]), (1, 1))   # removed once
+
+    def test_patch_and_update_properties_twice(self):
+        self.steady("p1")
+        body = {"metadata": [{"name": "k", "value": "v"}]}
+        first = self.c.batch("PATCH", "/pools/p1", body=body)
+        second = self.c.batch("PATCH", "/pools/p1", body=body)
+        self.assertEqual((first.status, second.status), (200, 200))
+        self.assertNotEqual(first.headers["etag"], second.headers["etag"])
+        self.assertEqual(self.get("p1")["metadata"], body["metadata"])
+        r = self.c.batch("PATCH", "/pools/p1", body=body, headers=[("If-Match", first.headers["etag"])])
+        self.assertError(r, 412, "ConditionNotMet")                      # the retry's ETag is stale
+        repl = {"applicationPackageReferences": [], "metadata": [{"name": "a", "value": "b"}]}
+        for _ in range(2):
+            self.assertEqual(self.c.batch("POST", "/pools/p1/updateproperties", body=repl).status, 204)
+        self.assertEqual(self.get("p1")["metadata"], repl["metadata"])
+
+
+class FaultMethodTests(unittest.TestCase):
+    def with_emulator(self, *args):
+        emu = Emulator(*args)
+        self.addCleanup(lambda: self.assertEqual(emu.stop(), 0))
+        return emu, Client(emu)
+
+    def test_drop_only_writes(self):
+        emu, c = self.with_emulator("--fault-drop", "1", "--fault-methods", "post,DELETE")
+        self.assertEqual(c.batch("GET", "/pools").status, 200)
+        with self.assertRaises((http.client.HTTPException, ConnectionError)):
+            c.batch("POST", "/pools", body=pool_body("p1"))
+        stats = emu.control("GET", "stats")[1]
+        self.assertEqual((stats["pools"], stats["faults"]), (0, {"drop": 1}))    # dropped before applied
+        self.assertEqual(emu.control("GET", "faults")[1]["methods"], ["DELETE", "POST"])
+
+    def test_drop_after_commit_of_one_method_at_runtime(self):
+        emu, c = self.with_emulator()
+        self.assertEqual(emu.control("POST", "faults", {"dropAfterCommit": 1, "methods": ["DELETE"]})[0], 200)
+        self.assertEqual(c.batch("POST", "/pools", body=pool_body("p1")).status, 201)   # not a DELETE: answered
+        with self.assertRaises((http.client.HTTPException, ConnectionError)):
+            c.batch("DELETE", "/pools/p1")
+        r = c.batch("DELETE", "/pools/p1")                                # the retry meets the applied delete
+        self.assertEqual((r.status, r.json["code"]), (409, "PoolBeingDeleted"))
+        self.assertEqual(emu.control("GET", "stats")[1]["faults"], {"dropAfterCommit": 1})
+        self.assertEqual(emu.control("POST", "faults", {"methods": None})[1]["methods"], None)
+
+    def test_bad_methods_are_refused(self):
+        emu, _ = self.with_emulator()
+        for bad in ("POST", ["FETCH"], [1], {"POST": 1}):
+            status, body = emu.control("POST", "faults", {"methods": bad})
+            self.assertEqual(status, 400, bad)
+            self.assertIn("methods", body["error"])
+        for args in (("--fault-methods", "FETCH"), ("--fault-methods", ",")):
+            r = subprocess.run([sys.executable, SCRIPT] + list(args), capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn("--fault-methods", r.stderr)
 
 
 # {===================================================================

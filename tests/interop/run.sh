@@ -221,6 +221,19 @@ if [ -n "$RUN_AZ" ] && command -v az >/dev/null 2>&1; then
     for c in d if c["poolId"] == "azpool"] == [(2, 2, 0)]'
   pass_if "az: pool node-counts list" $? "$(err counts; out counts)"
 
+  # Usage metrics are whole hours that have ended: two hours on, azpool's 2 nodes (1 core each)
+  # filled the last one.
+  clock '{"advance": 7200}'
+  azb usage pool usage-metrics list
+  az_json usage '[(m["totalCoreHours"], m["vmSize"].lower()) for m in d if m["poolId"] == "azpool"]
+    == [(2.0, "standard_a1_v2")]'
+  pass_if "az: pool usage-metrics list (the last whole hour)" $? "$(err usage; out usage)"
+
+  HOUR_AGO=$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) - d.timedelta(hours=1)).isoformat())')
+  azb usagef pool usage-metrics list --start-time "$HOUR_AGO" --filter "poolId eq 'azpool'"
+  az_json usagef 'len(d) >= 1 and all(m["poolId"] == "azpool" for m in d)'
+  pass_if "az: pool usage-metrics list --start-time --filter" $? "$(err usagef; out usagef)"
+
   azb missing pool show --pool-id no-such-pool
   [ $? -ne 0 ] && grep -q "The specified pool does not exist" "$WORK/missing.err"
   pass_if "az: pool show of a missing pool surfaces PoolNotFound" $? "$(err missing)"

@@ -263,6 +263,22 @@ await check("listPoolNodeCounts counts the pool's nodes", async () => {
   assert(list[0].lowPriority.total === 0, "lowPriority");
 });
 
+await check("listUsageMetrics reports core hours per hour, with startTime and $filter", async () => {
+  await clock({ advance: 7200 });              // two hours on: the pool's nodes filled the last whole hour
+  const opts = (o) => ({ poolListUsageMetricsOptions: { filter: `poolId eq '${poolId}'`, ...o } });
+  const last = await client.pool.listUsageMetrics(opts({}));
+  assert(last.length === 1 && last[0].poolId === poolId, `entries ${last.length}`);
+  const m = last[0];
+  assert(m.startTime instanceof Date && m.endTime instanceof Date, "startTime/endTime not dates");
+  assert(m.endTime - m.startTime === 3600000, `interval ${m.startTime.toISOString()}..${m.endTime.toISOString()}`);
+  assert(m.vmSize.toLowerCase() === "standard_a1_v2", `vmSize ${m.vmSize}`);
+  assert(m.totalCoreHours === 2, `totalCoreHours ${m.totalCoreHours}`);   // 2 nodes x 1 core x 1 h
+  const since = await client.pool.listUsageMetrics(opts({ startTime: new Date(m.startTime - 3600000) }));
+  assert(since.length >= 2, `entries since ${since.length}`);
+  assert(since[since.length - 1].totalCoreHours === 2, "the last hour again");
+  assert(since[0].totalCoreHours > 0 && since[0].totalCoreHours <= 2, `first hour ${since[0].totalCoreHours}`);
+});
+
 await check("listPools with a $filter holding reserved characters (+ & = % ' é)", async () => {
   const list = await client.pool.list({ poolListOptions: { filter: "id eq 'a+b&c=d%20''é'" } });
   assert(list.length === 0, `got ${list.length}`);

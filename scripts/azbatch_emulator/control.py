@@ -1,0 +1,166 @@
+"""The /_emulator/ control API (tests and prototyping): health, stats, reset,
+faults and the simulated clock.  It has no authentication, so it answers only
+requests that can only come from this machine: a loopback client, a `Host` that
+names a loopback address (127.0.0.0/8, [::1] or localhost, any port) and, when
+an `Origin` is sent, a loopback origin.  The Host rule stops DNS rebinding (a
+web page whose name resolves to 127.0.0.1); the Origin rule stops a browser
+page on another site from posting to it.  Answers are plain JSON; errors are
+{"error": "..."}.
+"""
+
+import ipaddress
+import re
+import urllib.parse
+
+from . import __version__
+from .validate import parse_json
+from .wire import Response, PLAIN_JSON, iso
+
+
+def _answer(status, body):
+    return Response(status, body, [], PLAIN_JSON)
+
+
+def _loopback_client(client_ip):
+    try:
+        ip = ipaddress.ip_address(client_ip.split("%")[0])
+    except ValueError:
+        return False
+    return ip.is_loopback or (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback)
+
+
+_PORT = re.compile(r"^[0-9]{1,5}$")
+
+
+def loopback_authority(value):
+    """True when `value` (a Host header, or an origin's host[:port]) names a loopback
+    address: 127.0.0.0/8, [::1] (or an IPv4-mapped loopback) or localhost, with any port."""
+    if not value:
+        return False
+    if value.startswith("["):
+        end = value.find("]")
+        name, rest = (value[1:end], value[end + 1:]) if end > 0 else ("", "")
+        if rest and not (rest[:1] == ":" and _PORT.match(rest[1:])):
+            return False
+        try:
+            ip = ipaddress.IPv6Address(name)
+        except ValueError:
+            return False
+        return ip.is_loopback or (ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback)
+    name, sep, port = value.rpartition(":")
+    if not sep:
+        name = value
+    elif not _PORT.match(port):
+        return False
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.IPv4Address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_origin(value):
+    """True for an Origin like http://127.0.0.1:8080 or https://localhost ('null' is not)."""
+    try:
+        u = urllib.parse.urlsplit(value.strip())
+    except ValueError:
+        return False
+    return (u.scheme in ("http", "https") and not u.path and not u.query and not u.fragment
+            and "@" not in u.netloc and loopback_authority(u.netloc))
+
+
+def refusal(req):
+    """Why the control API refuses `req`, or None."""
+    if not _loopback_client(req.client_ip):
+        return "the control API answers loopback clients only"
+    host = req.header("Host")
+    if not loopback_authority((host or "").strip()):
+        return ("the control API answers only requests whose Host is a loopback address (127.0.0.0/8, [::1] "
+                "or localhost); got %s" % ("no Host" if host is None else "Host '%s'" % host))
+    origin = req.header("Origin")
+    if origin is not None and not loopback_origin(origin):
+        return "the control API refuses cross-site requests; got Origin '%s'" % origin
+    return None
+
+
+def stats_json(emu):
+    return {"requests": emu.stats["requests"], "byStatus": dict(emu.stats["byStatus"]),
+            "connections": emu.stats["connections"], "faults": dict(emu.stats["faults"]),
+            "timeouts": dict(emu.stats["timeouts"]),
+            "pools": emu.batch.count(), "simTime": iso(emu.clock.now()), "timeScale": emu.clock.scale}
+
+
+def _stats(emu, body):
+    return _answer(200, stats_json(emu))
+
+
+def _reset(emu, body):
+    emu.reset()
+    return _answer(200, {"reset": True})
+
+
+def _health(emu, body):
+    return _answer(200, {"status": "ok", "version": __version__})
+
+
+def _get_faults(emu, body):
+    return _answer(200, emu.faults.as_dict())
+
+
+def _set_faults(emu, body):
+    old = emu.faults.as_dict()
+    try:
+        emu.faults.update(body)
+    except ValueError as e:
+        emu.faults.update(old)
+        return _answer(400, {"error": str(e)})
+    return _answer(200, emu.faults.as_dict())
+
+
+def _clock(emu, body):
+    try:
+        for k in body:
+            if k not in ("advance", "timeScale"):
+                raise ValueError("unknown clock setting '%s' (known: advance, timeScale)" % k)
+        adv, scale = body.get("advance", 0), body.get("timeScale")
+        if isinstance(adv, bool) or not isinstance(adv, (int, float)) or adv < 0:
+            raise ValueError("advance must be a non-negative number of seconds")
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
+            raise ValueError("timeScale must be a positive number")
+    except ValueError as e:
+        return _answer(400, {"error": str(e)})
+    if scale is not None:
+        emu.clock.set_scale(scale)
+    emu.clock.advance(adv)
+    return _answer(200, {"simTime": iso(emu.clock.now()), "timeScale": emu.clock.scale})
+
+
+ROUTES = {
+    ("GET", "stats"): _stats,
+    ("POST", "reset"): _reset,
+    ("GET", "health"): _health,
+    ("GET", "faults"): _get_faults,
+    ("POST", "faults"): _set_faults,
+    ("GET", "clock"): _clock,
+    ("POST", "clock"): _clock,
+}
+
+
+def handle(emu, req):
+    """Answer one /_emulator/ request."""
+    why = refusal(req)
+    if why:
+        return _answer(403, {"error": why})
+    try:
+        body = parse_json(req.body) if req.body.strip() else {}
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+    except ValueError as e:
+        return _answer(400, {"error": "invalid JSON body: %s" % e})
+    name = "/".join(s.lower() for s in req.segments()[1:])
+    handler = ROUTES.get((req.method, name))
+    if handler is None:
+        return _answer(404, {"error": "unknown control endpoint %s %s" % (req.method, req.path)})
+    with emu.lock:
+        return handler(emu, body)
