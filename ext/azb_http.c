@@ -44,6 +44,7 @@ struct Request {
   azb_buf send;            /* a secret request body, wiped */
   size_t max_body;
   int state, ended, keep_headers, listed, secret, too_large;
+  int sends;               /* times libcurl sent it: > 1 when it re-sent by itself */
   CURLcode code;
   long status, connects, os_errno;
   curl_off_t sent;         /* request bytes that left */
@@ -249,6 +250,17 @@ static size_t on_header(char *d, size_t size, size_t nmemb, void *ud) {
     return 0;
   }
   return azb_buf_add(&r->hdrs, d, n) == 0 ? n : 0;
+}
+
+/*
+** Called before each time the request goes out on a connection. libcurl
+** re-sends a request by itself when a reused connection dies before any
+** answer: the first send may have been applied, and the caller must know.
+*/
+static int on_send(void *ud, char *pip, char *lip, int pport, int lport) {
+  (void)pip; (void)lip; (void)pport; (void)lport;
+  ((Request *)ud)->sends++;
+  return CURL_PREREQFUNC_OK;
 }
 
 /*
@@ -517,6 +529,8 @@ int azb_http_start(lua_State *L, int hidx, int bodyidx,
   SET(CURLOPT_WRITEDATA, (void *)r);
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, (void *)r);
+  SET(CURLOPT_PREREQFUNCTION, on_send);
+  SET(CURLOPT_PREREQDATA, (void *)r);
   /* A new connection is never one libcurl may find dead and silently
   ** re-send on: non-idempotent callers ask for it (pool create). */
   SET(CURLOPT_FRESH_CONNECT, rs->fresh_connect ? 1L : 0L);
@@ -585,6 +599,8 @@ static void materialise(lua_State *L, Request *r, int ri) {
     set_bool(L, "retryable", 0);
     set_bool(L, "cancelled", 1);
     set_bool(L, "sent", r->sent > 0);
+    if (r->sends > 1)
+      set_bool(L, "resent", 1);
     n = 3;
   }
   else if (r->too_large) {
@@ -615,6 +631,8 @@ static void materialise(lua_State *L, Request *r, int ri) {
       eb = "out of memory reading the response";
     n = azb_curl_fail(L, lua_tostring(L, -1), r->code, eb, r->os_errno,
                       r->sent > 0);
+    if (r->sends > 1)
+      set_bool(L, "resent", 1);
   }
   else {
     lua_pushinteger(L, r->status);
@@ -632,6 +650,9 @@ static void materialise(lua_State *L, Request *r, int ri) {
     lua_setfield(L, -2, "new_connections");
     lua_pushstring(L, r->primary_ip);
     lua_setfield(L, -2, "primary_ip");
+    /* libcurl re-sent it on a new connection after the first went dead:
+    ** the first send may have been applied too */
+    set_bool(L, "resent", r->sends > 1);
     n = 4;
   }
   for (int i = n; i >= 1; i--)

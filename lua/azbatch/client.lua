@@ -267,7 +267,10 @@ function Client:request(method, path, opts)
       self.inflight[req] = true
       parallel.await(self.http, req)
       self.inflight[req] = nil
-      local status, rheaders, rbody = req:result()
+      local status, rheaders, rbody, info = req:result()
+      -- libcurl re-sent this attempt by itself after a dead connection: its
+      -- first send may have taken effect
+      local resent = (status and info.resent) or (not status and rbody.resent) or false
       local accepted = status and (status >= 200 and status < 300)
       if status and not accepted then
         for _, s in ipairs(opts.ok or {}) do accepted = accepted or s == status end
@@ -275,7 +278,7 @@ function Client:request(method, path, opts)
       if accepted then
         local resp = { status = status, headers = rheaders, request_id = clean(rheaders["request-id"], 128),
           client_request_id = clean(rheaders["client-request-id"], 128) or client_request_id,
-          etag = rheaders["etag"], attempts = attempt, maybe_applied = maybe_applied }
+          etag = rheaders["etag"], attempts = attempt, maybe_applied = maybe_applied or (mutating and resent) }
         if rbody ~= "" and (rheaders["content-type"] or ""):find("json", 1, true) then
           local value, jwhy = json.decode(rbody)
           if value == nil then
@@ -305,7 +308,8 @@ function Client:request(method, path, opts)
       -- may this attempt have taken effect? A request whose bytes never
       -- left, a 429 or a 503 did not; a lost answer or a 500 may have
       local this_maybe = mutating and ((status == nil and fail_err.sent ~= false)
-        or status == 500 or status == 502 or status == 504 or status == 408)
+        or status == 500 or status == 502 or status == 503 or status == 504 or status == 408)
+      maybe_applied = maybe_applied or (mutating and resent)
       local again = (retry.retryable(status, fail_err) or (status == 401 and attempt == 1
         and not credential.is_shared_key(self.credential)))
       local delay = again and retry.delay(policy, attempt, status and fail_err.retry_after)

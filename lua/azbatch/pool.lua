@@ -74,6 +74,7 @@ local function done(resp, recovered, extra)
   local r = extra or {}
   if resp then
     r.etag, r.request_id, r.attempts = resp.etag, resp.request_id, resp.attempts
+    r.client_request_id = resp.client_request_id
   end
   r.recovered = recovered or nil
   return r
@@ -86,7 +87,8 @@ local function mutate(self, method, path, req, applied)
   local why = resp
   local r1, r2, r3 = settle(self, err, why, applied)
   if r1 then
-    return done(nil, true, { request_id = err.request_id, attempts = err.attempts })
+    return done(nil, true, { request_id = err.request_id, attempts = err.attempts,
+      client_request_id = err.client_request_id })
   end
   return r1, r2, r3
 end
@@ -124,7 +126,7 @@ function Client:create_pool(spec, opts)
   ok, resp, err = self:request("POST", "/pools", { body = text, timeout = opts.timeout, fresh_connect = true })
   if ok then
     return { id = body.id, etag = resp.etag, request_id = resp.request_id, attempts = resp.attempts,
-      warnings = warnings }
+      client_request_id = resp.client_request_id, warnings = warnings }
   end
   local why = resp
   local function applied()
@@ -139,7 +141,7 @@ function Client:create_pool(spec, opts)
   local r1, r2, r3 = settle(self, err, why, applied)
   if r1 then
     return { id = body.id, request_id = err.request_id, attempts = err.attempts, recovered = true,
-      warnings = warnings }
+      client_request_id = err.client_request_id, warnings = warnings }
   end
   return r1, r2, r3
 end

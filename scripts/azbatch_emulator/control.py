@@ -136,7 +136,12 @@ def _clock(emu, body):
     return _answer(200, {"simTime": iso(emu.clock.now()), "timeScale": emu.clock.scale})
 
 
+def _journal(emu, body):
+    return _answer(200, {"value": list(emu.journal)})
+
+
 ROUTES = {
+    ("GET", "journal"): _journal,
     ("GET", "stats"): _stats,
     ("POST", "reset"): _reset,
     ("GET", "health"): _health,

@@ -33,6 +33,9 @@ def plane_of(req):
     return "batch"
 
 
+JOURNAL_MAX = 100000
+
+
 class Emulator:
     """All mutable state; every handler runs under `lock`."""
 
@@ -52,6 +55,16 @@ class Emulator:
         self.arm_ops = {}
         self.stats = {"requests": 0, "byStatus": collections.Counter(), "connections": 0,
                       "faults": collections.Counter(), "timeouts": collections.Counter()}
+        # every write the service applied, answered or not: the ground truth
+        # a client's reported outcomes are checked against
+        self.journal = collections.deque(maxlen=JOURNAL_MAX)
+
+    def record(self, req, plane, resp):
+        """Journal a write that took effect (2xx), even when its answer is dropped."""
+        if plane in ("batch", "arm") and req.method in ("POST", "PUT", "PATCH", "DELETE") and resp.status < 300:
+            self.journal.append({"clientRequestId": req.header("client-request-id"), "method": req.method,
+                                 "path": req.path.split("?")[0], "status": resp.status,
+                                 "answered": not resp.drop})
 
     def account_for_host(self, host):
         label = host.split(":")[0].split(".")[0].lower()

@@ -117,6 +117,8 @@ def serve(emu, req):
         with emu.lock:
             if faults.drop_after_commit():
                 resp.drop, fault = True, "dropAfterCommit"
+    with emu.lock:
+        emu.record(req, plane, resp)
     emu.finish(req, plane, resp, fault=fault)
     return resp
 

@@ -1680,3 +1680,30 @@ class ControlApiTests(EmulatorCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class JournalTests(EmulatorCase):
+    ARGS = ("--time-scale", "1e-9")
+
+    def journal(self):
+        status, body = self.emu.control("GET", "journal")
+        self.assertEqual(status, 200)
+        return body["value"]
+
+    def test_records_applied_writes_answered_or_dropped_and_nothing_else(self):
+        self.create("p1")
+        self.c.batch("POST", "/pools", body=pool_body("p1"))                  # 409: not applied
+        self.c.batch("GET", "/pools/p1")                                       # a read
+        self.emu.control("POST", "faults", {"dropAfterCommit": 1.0, "methods": ["PATCH"]})
+        with self.assertRaises(Exception):                                     # the answer never comes
+            self.c.batch("PATCH", "/pools/p1", body={"metadata": [{"name": "a", "value": "1"}]},
+                         headers=[("client-request-id", "11111111-2222-3333-4444-555555555555")])
+        self.c.close()
+        self.emu.control("POST", "faults", {"dropAfterCommit": 0.0, "methods": None})
+        got = self.journal()
+        self.assertEqual([(e["method"], e["path"], e["status"], e["answered"]) for e in got],
+                         [("POST", "/pools", 201, True), ("PATCH", "/pools/p1", 200, False)])
+        self.assertEqual(got[1]["clientRequestId"], "11111111-2222-3333-4444-555555555555")
+        self.assertEqual(self.get("p1")["metadata"], [{"name": "a", "value": "1"}])
+        self.emu.control("POST", "reset")
+        self.assertEqual(self.journal(), [])

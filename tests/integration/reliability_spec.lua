@@ -87,57 +87,140 @@ describe("against a slow or faulty emulator", function()
 end)
 
 -- Its own emulator, so the counts below see only this run's pools.
-describe("a fault-injection run", function()
+-- Every mutating operation kind, 50 times each, under dropped answers
+-- (before and after the service applied the write), 429s and 503s. The
+-- emulator's journal of applied writes (by client-request-id, all attempts
+-- of a call sharing one) is the truth each reported outcome is checked
+-- against; the pools' state afterwards is checked too.
+describe("truthful outcomes under faults", function()
   local emu
-  setup(function() emu = helper.emulator("--time-scale 1 --seed 11") end)
+  setup(function() emu = helper.emulator("--time-scale 1000 --seed 11") end)
   teardown(function() if emu then emu.stop() end end)
 
-  local function faults(t) helper.control(emu, "faults", t) end
+  local N = 50
+  local FAULTS = { p429 = 0.1, p503 = 0.1, drop = 0.1, dropAfterCommit = 0.15, retryAfter = 0 }
+  local NO_FAULTS = { p429 = 0, p500 = 0, p503 = 0, drop = 0, dropAfterCommit = 0 }
+  -- kind -> { ops, successes, recovered, failures, unknown, false_success, false_failure }
+  local tally = {}
 
-  it("runs 350 mixed operations under faults with each taking effect exactly once", function()
+  it("reports every operation's true outcome: no false failure, no false success", function()
     local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = shared_key(),
-      retry = { max_attempts = 8, base_delay = 0.005, max_delay = 0.05, max_elapsed = 30 } })
-    faults { p429 = 0.1, p500 = 0.05, p503 = 0.05, drop = 0.05, dropAfterCommit = 0.1, retryAfter = 0 }
-    local N = 100
-    local created, patched, deleted = 0, 0, 0
+      retry = { max_attempts = 8, base_delay = 0.005, max_delay = 0.05, max_elapsed = 60 } })
+    local calls = {}            -- { kind, id, ok, result, err }
+    local function id(i) return ("to-%02d"):format(i) end
+
+    -- one phase: the same operation on every pool at once, under faults
+    local function phase(kind, op)
+      helper.control(emu, "faults", FAULTS)
+      local fns = {}
+      for i = 1, N do
+        fns[i] = function()
+          local res, why, err = op(i)
+          calls[#calls + 1] = { kind = kind, id = id(i), ok = res ~= nil, result = res, why = why, err = err }
+        end
+      end
+      azbatch.parallel(fns)
+      helper.control(emu, "faults", NO_FAULTS)
+    end
+    local function settle_all()
+      local fns = {}
+      for i = 1, N do fns[i] = function() assert(batch:wait_pool(id(i), { interval = 0.02, timeout = 60 })) end end
+      azbatch.parallel(fns)
+    end
+
+    phase("create", function(i) return batch:create_pool(spec(id(i), 0)) end)
+    settle_all()
+    phase("patch", function(i)
+      return batch:patch_pool(id(i), { metadata = { { name = "n", value = tostring(i) } } })
+    end)
+    phase("replace", function(i)
+      return batch:replace_pool_properties(id(i), { applicationPackageReferences = azbatch.json.array {},
+        metadata = { { name = "r", value = tostring(i) } } })
+    end)
+    phase("resize", function(i) return batch:resize_pool(id(i), { targetDedicatedNodes = 2 }) end)
+    settle_all()
+    local node_of = {}
     for i = 1, N do
-      local res, why = batch:create_pool(spec(("fi-%03d"):format(i)))
-      assert.is_table(res, why)
-      created = created + 1
+      local nodes = assert(azbatch.collect(batch:list_nodes(id(i), { select = "id" })))
+      node_of[i] = nodes[1].id
     end
-    for i = 1, N do
-      local ok, why = batch:patch_pool(("fi-%03d"):format(i), { metadata = { { name = "n", value = tostring(i) } } })
-      assert.truthy(ok, why)
-      patched = patched + 1
+    phase("remove_nodes", function(i) return batch:remove_nodes(id(i), { nodeList = { node_of[i] } }) end)
+    settle_all()
+    phase("resize_again", function(i) return batch:resize_pool(id(i), { targetDedicatedNodes = 3 }) end)
+    phase("stop_resize", function(i) return batch:stop_resize_pool(id(i)) end)
+    for i = 1, N do batch:wait_pool(id(i), { interval = 0.02, timeout = 60 }) end  -- ResizeStopped is expected
+    phase("enable_autoscale", function(i)
+      return batch:enable_autoscale(id(i), { autoScaleFormula = "$TargetDedicatedNodes = 1;",
+        autoScaleEvaluationInterval = "PT5M" })
+    end)
+    settle_all()
+    -- calls the service refuses: under the same faults they must be reported as failures
+    phase("resize_refused", function(i) return batch:resize_pool(id(i), { targetDedicatedNodes = 5 }) end)
+    phase("disable_autoscale", function(i) return batch:disable_autoscale(id(i)) end)
+    phase("delete", function(i) return batch:delete_pool(id(i)) end)
+
+    -- the truth: which calls' writes the service applied
+    local applied = {}
+    for _, e in ipairs(helper.control(emu, "journal").value) do
+      if e.clientRequestId then applied[e.clientRequestId] = true end
     end
-    local read = 0
-    for i = 1, N do
-      local pool, why = batch:get_pool(("fi-%03d"):format(i))
-      assert.is_table(pool, why)
-      assert.same({ { name = "n", value = tostring(i) } }, pool.metadata)
-      read = read + 1
-    end
-    for i = 1, N, 2 do
-      local ok, why, err = batch:delete_pool(("fi-%03d"):format(i))
-      -- a retried delete may meet the deletion it already caused
-      assert.truthy(ok or (err and err.code == "PoolBeingDeleted"), why)
-      deleted = deleted + 1
-    end
-    faults { p429 = 0, p500 = 0, p503 = 0, drop = 0, dropAfterCommit = 0 }
-    assert.equal(N + N + N + N // 2, created + patched + read + deleted)
-    local pools = assert(azbatch.collect(batch:list_pools { filter = "startswith(id,'fi-')" }))
-    local ids, live = {}, 0
-    for _, p in ipairs(pools) do
-      assert.is_nil(ids[p.id], "duplicate pool " .. p.id)
-      ids[p.id] = p
-      if p.state == "active" then
-        live = live + 1
-        local n = tonumber(p.id:match("%d+"))
-        assert.equal(0, n % 2, "pool " .. p.id .. " should be deleting or gone")
-        assert.same({ { name = "n", value = tostring(n) } }, p.metadata)
+    local problems = {}
+    for _, c in ipairs(calls) do
+      local t = tally[c.kind] or { ops = 0, successes = 0, recovered = 0, failures = 0, unknown = 0,
+        false_success = 0, false_failure = 0 }
+      tally[c.kind] = t
+      t.ops = t.ops + 1
+      local crid = c.ok and c.result.client_request_id or (c.err and c.err.client_request_id)
+      local happened = crid ~= nil and applied[crid] == true
+      if c.ok then
+        t.successes = t.successes + 1
+        if c.result.recovered then t.recovered = t.recovered + 1 end
+        if not happened then
+          t.false_success = t.false_success + 1
+          problems[#problems + 1] = c.kind .. " " .. c.id .. ": reported success, never applied"
+        end
+      elseif c.err and c.err.outcome == "unknown" then
+        t.unknown = t.unknown + 1
+      else
+        t.failures = t.failures + 1
+        if happened then
+          t.false_failure = t.false_failure + 1
+          problems[#problems + 1] = c.kind .. " " .. c.id .. ": reported failure (" .. tostring(c.why)
+            .. "), but applied"
+        end
       end
     end
-    assert.equal(N // 2, live)
+    assert.same({}, problems)
+    assert.equal(N, tally.resize_refused.failures)
+    for kind, t in pairs(tally) do
+      assert.is_true(t.ops >= N, kind)
+      assert.equal(0, t.false_success + t.false_failure, kind)
+    end
+    -- and the state says the same: every pool's last writes are there, and each is being deleted
+    local pools = assert(azbatch.collect(batch:list_pools { filter = "startswith(id,'to-')" }))
+    assert.is_true(#pools <= N)
+    for _, p in ipairs(pools) do assert.equal("deleting", p.state, p.id) end
+    -- the faults really were hit
+    local stats = helper.control(emu, "stats")
+    assert.is_true((stats.faults.dropAfterCommit or 0) > 20,
+      "dropAfterCommit faults: " .. tostring(stats.faults.dropAfterCommit))
+    assert.is_true((stats.faults.drop or 0) > 20)
+    assert.is_true((stats.faults["429"] or 0) > 20)
+    assert.is_true((stats.faults["503"] or 0) > 20)
   end)
 
+  it("states its counts", function()
+    local kinds = {}
+    for k in pairs(tally) do kinds[#kinds + 1] = k end
+    table.sort(kinds)
+    assert.is_true(#kinds >= 10)
+    local lines = { "kind ops successes recovered failures unknown false_success false_failure" }
+    for _, k in ipairs(kinds) do
+      local t = tally[k]
+      lines[#lines + 1] = ("%s %d %d %d %d %d %d %d"):format(k, t.ops, t.successes, t.recovered, t.failures,
+        t.unknown, t.false_success, t.false_failure)
+    end
+    local f = io.open(helper.ROOT .. "/build/outcomes.txt", "w")
+    if f then f:write(table.concat(lines, "\n"), "\n"):close() end
+  end)
 end)
