@@ -5,6 +5,7 @@
 -- indented like az; --output table prints a table. Every verb does both.
 local azbatch = require "azbatch"
 local args = require "azbatch.args"
+local getenv = azbatch.credential.getenv
 
 local M = {}
 
@@ -241,13 +242,6 @@ local function load_json_body(path)
       .. "wrapper; azbatch takes the Batch data-plane body (the REST 'Pool - Add' body)"):format(where)
   end
   return body
-end
-
-local function getenv(env, name)
-  local v
-  if env then v = env[name] else v = os.getenv(name) end
-  if v == "" then return nil end
-  return v
 end
 
 --- The account name in an https://{account}.{region}.batch.azure.com

@@ -12,10 +12,37 @@ local transport = require "azbatch.transport"
 
 local M = {}
 
+-- The parts of a request that differ between the services a client talks
+-- to: the Batch data plane and Azure Resource Manager (preflight, images).
+local BATCH = {
+  name = "azbatch.Client",
+  content_type = "application/json; odata=minimalmetadata",
+  next_link = "odata.nextLink",
+  headers = function(crid)
+    return { ["ocp-date"] = core.rfc1123(), ["client-request-id"] = crid, ["return-client-request-id"] = "true",
+      ["Accept"] = "application/json" }
+  end,
+}
+local ARM = {
+  name = "azbatch.Arm",
+  content_type = "application/json",
+  next_link = "nextLink",
+  headers = function(crid)
+    return { ["x-ms-client-request-id"] = crid, ["Accept"] = "application/json" }
+  end,
+}
+M.ARM_ENDPOINT = "https://management.azure.com"
+
 local Client = {}
 Client.__index = Client
 Client.__name = "azbatch.Client"
 M.Client = Client
+
+-- The ARM client: the same request machinery, its own methods (arm.lua).
+local Arm = setmetatable({}, { __index = Client })
+Arm.__index = Arm
+Arm.__name = "azbatch.Arm"
+M.Arm = Arm
 
 local OPTIONS = check.set { "endpoint", "credential", "account", "timeout", "connect_timeout", "ca_file",
   "ca_path", "retry", "http", "scope", "user_agent", "max_connections", "max_response", "verbose",
@@ -26,66 +53,108 @@ local function account_of(host)
   return host:lower():match("^([a-z0-9][a-z0-9-]*)%.[a-z0-9-]+%.batch%.azure%.com$")
 end
 
-local function bad_endpoint(msg)
-  return nil, "client.endpoint: " .. msg, { kind = "validation", field = "client.endpoint" }
+local function bad_endpoint(what, msg)
+  return nil, what .. ".endpoint: " .. msg, { kind = "validation", field = what .. ".endpoint" }
 end
 
---- azbatch.client{endpoint=, credential=, ...} -> Client | fail
-function M.new(opts)
-  opts = check.options(opts, 1, "client", OPTIONS)
-  for _, k in ipairs { "timeout", "connect_timeout" } do check.seconds(opts[k], k, "client") end
-  for _, k in ipairs { "endpoint", "account", "scope", "user_agent", "ca_file", "ca_path", "api_version" } do
-    check.type(opts[k], "string", k, "client")
-  end
-  local endpoint = opts.endpoint or os.getenv("AZURE_BATCH_ENDPOINT")
-  if not endpoint or endpoint == "" then
-    return bad_endpoint("required (pass endpoint= or set AZURE_BATCH_ENDPOINT)")
-  end
+-- The checked endpoint URL, or fail.
+local function endpoint_of(endpoint, what, shape)
   if not endpoint:match("^%a[%w+.-]*://") then endpoint = "https://" .. endpoint end  -- az accepts a bare host
   local u, why = core.url_check(endpoint)
-  if not u then return bad_endpoint(why:gsub("^url: ", "")) end
+  if not u then return bad_endpoint(what, (why:gsub("^url: ", ""))) end
   if endpoint:find("?", 1, true) or not endpoint:match("^%a[%w+.-]*://[^/]*/?$") then
-    return bad_endpoint(("expected https://{account}.{region}.batch.azure.com with no path or query, got %q")
-      :format(core.sanitize(endpoint, 200)))
+    return bad_endpoint(what, ("expected %s with no path or query, got %q"):format(shape,
+      core.sanitize(endpoint, 200)))
   end
-  local cred = opts.credential
-  if cred == nil then
-    local err
-    cred, why, err = credential.from_env()
-    if not cred then return nil, why, err end
+  return u
+end
+
+-- The fields every client has, from checked options.
+local function base(opts, fname, class, profile, u, cred)
+  for _, k in ipairs { "timeout", "connect_timeout" } do check.seconds(opts[k], k, fname) end
+  for _, k in ipairs { "account", "scope", "user_agent", "ca_file", "ca_path", "api_version" } do
+    check.type(opts[k], "string", k, fname)
   end
   local http, own_http = opts.http, false
   if http == nil and opts.max_connections then
     http = core.http { max_connections = opts.max_connections }
     own_http = true
   end
-  local self = setmetatable({
+  return setmetatable({
+    profile = profile,
     endpoint = u.where:gsub("/$", ""),
     origin = u.origin,
     host = u.host,
-    account = opts.account or (credential.is_shared_key(cred) and cred:account()) or account_of(u.host),
     credential = cred,
     http = http or transport.shared(),
     own_http = own_http,
-    scope = opts.scope or credential.BATCH_SCOPE,
-    api_version = opts.api_version or core.API_VERSION,
     retry = retry.policy(opts.retry),
     -- per-request transport settings
     net = { timeout = opts.timeout, connect_timeout = opts.connect_timeout, ca_file = opts.ca_file,
       ca_path = opts.ca_path, user_agent = opts.user_agent, max_response = opts.max_response,
       verbose = opts.verbose },
     inflight = setmetatable({}, { __mode = "k" }),
-  }, Client)
+  }, class)
+end
+
+--- azbatch.client{endpoint=, credential=, ...} -> Client | fail
+function M.new(opts)
+  opts = check.options(opts, 1, "client", OPTIONS)
+  check.type(opts.endpoint, "string", "endpoint", "client")
+  local endpoint = opts.endpoint or os.getenv("AZURE_BATCH_ENDPOINT")
+  if not endpoint or endpoint == "" then
+    return bad_endpoint("client", "required (pass endpoint= or set AZURE_BATCH_ENDPOINT)")
+  end
+  local u, why, err = endpoint_of(endpoint, "client", "https://{account}.{region}.batch.azure.com")
+  if not u then return nil, why, err end
+  local cred = opts.credential
+  if cred == nil then
+    cred, why, err = credential.from_env()
+    if not cred then return nil, why, err end
+  end
+  local self = base(opts, "client", Client, BATCH, u, cred)
+  self.account = opts.account or (credential.is_shared_key(cred) and cred:account()) or account_of(u.host)
+  self.scope = opts.scope or credential.BATCH_SCOPE
+  self.api_version = opts.api_version or core.API_VERSION
+  return self
+end
+
+local ARM_OPTIONS = check.set { "endpoint", "credential", "timeout", "connect_timeout", "ca_file", "ca_path",
+  "retry", "http", "scope", "user_agent", "max_connections", "max_response", "verbose" }
+
+--- azbatch.arm{endpoint=, credential=, ...} -> Arm | fail: Azure Resource
+-- Manager on the same machinery. endpoint: AZURE_RESOURCE_MANAGER_ENDPOINT
+-- or https://management.azure.com. Every call names its api-version.
+function M.new_arm(opts)
+  opts = check.options(opts, 1, "arm", ARM_OPTIONS)
+  check.type(opts.endpoint, "string", "endpoint", "arm")
+  local env = os.getenv("AZURE_RESOURCE_MANAGER_ENDPOINT")
+  local endpoint = opts.endpoint or (env ~= "" and env) or M.ARM_ENDPOINT
+  local u, why, err = endpoint_of(endpoint, "arm", "https://management.azure.com")
+  if not u then return nil, why, err end
+  local cred = opts.credential
+  if cred == nil then
+    cred, why, err = credential.default()
+    if not cred then return nil, why, err end
+  end
+  if credential.is_shared_key(cred) then
+    return nil, "arm.credential: Azure Resource Manager takes Microsoft Entra ID tokens, not a Batch Shared Key "
+      .. "(use azbatch.credential.default())", { kind = "auth", field = "arm.credential" }
+  end
+  local self = base(opts, "arm", Arm, ARM, u, cred)
+  self.scope = opts.scope or credential.ARM_SCOPE
   return self
 end
 
 function Client:__tostring()
-  if self.closed then return "azbatch.Client (closed)" end
+  if self.closed then return self.profile.name .. " (closed)" end
   local how = credential.is_shared_key(self.credential) and "shared key" or "entra id"
-  return ("azbatch.Client(%s, %s)"):format(self.endpoint, how)
+  return ("%s(%s, %s)"):format(self.profile.name, self.endpoint, how)
 end
+Arm.__tostring = Client.__tostring
 
-local CLOSED = "the azbatch.Client was closed"
+-- What a caller whose request was ended by close() is told.
+local function closed_msg(self) return "the " .. self.profile.name .. " was closed" end
 
 --- End this client's requests in flight (their callers get a fail) and
 -- release its own transport, if it made one; a shared transport and other
@@ -93,15 +162,18 @@ local CLOSED = "the azbatch.Client was closed"
 function Client:close()
   if self.closed then return end
   self.closed = true
-  for req in pairs(self.inflight) do req:cancel(CLOSED) end
+  for req in pairs(self.inflight) do req:cancel(closed_msg(self)) end
   if self.own_http then self.http:close() end
 end
 Client.__close = Client.close
 Client.__gc = Client.close
+Arm.__close = Client.close
+Arm.__gc = Client.close
 
 local function check_open(self, level)
-  if getmetatable(self) ~= Client then error("bad self: azbatch.Client expected", (level or 2) + 1) end
-  if self.closed then error("attempt to use a closed azbatch.Client", (level or 2) + 1) end
+  local mt = getmetatable(self)
+  if mt ~= Client and mt ~= Arm then error("bad self: azbatch.Client expected", (level or 2) + 1) end
+  if self.closed then error("attempt to use a closed " .. mt.__name, (level or 2) + 1) end
 end
 M.check_open = check_open
 
@@ -117,6 +189,7 @@ local function query_string(query, api_version)
   table.sort(names)
   local parts = {}
   if not (query and query["api-version"] ~= nil) then
+    if not api_version then error("bad query: the api-version is missing (ARM calls name their own)", 4) end
     parts[1] = "api-version=" .. core.url_encode(api_version)
   end
   for _, k in ipairs(names) do
@@ -224,13 +297,8 @@ function Client:request(method, path, opts)
   local attempt = 0
   while true do
     attempt = attempt + 1
-    local headers = {
-      ["ocp-date"] = core.rfc1123(),
-      ["client-request-id"] = client_request_id,
-      ["return-client-request-id"] = "true",
-      ["Accept"] = "application/json",
-    }
-    if body then headers["Content-Type"] = "application/json; odata=minimalmetadata" end
+    local headers = self.profile.headers(client_request_id)
+    if body then headers["Content-Type"] = self.profile.content_type end
     headers["If-Match"] = opts.if_match
     headers["If-None-Match"] = opts.if_none_match
     for k, v in pairs(opts.headers or {}) do headers[k] = v end
@@ -239,7 +307,7 @@ function Client:request(method, path, opts)
     if not credential.is_shared_key(auth) then
       scope = self.scope
       auth, why, err = credential.ensure(self.credential, scope, self.http)
-      if self.closed then return nil, "request: " .. CLOSED, { kind = "transport", cancelled = true } end
+      if self.closed then return nil, "request: " .. closed_msg(self), { kind = "transport", cancelled = true } end
       if not auth then
         -- still an auth failure to the caller; the cause (transport,
         -- timeout) and whether it is worth retrying are kept
@@ -321,7 +389,7 @@ function Client:request(method, path, opts)
       maybe_applied = maybe_applied or this_maybe
       parallel.sleep(delay)
       if self.closed then
-        return nil, "request: " .. CLOSED, { kind = "transport", cancelled = true,
+        return nil, "request: " .. closed_msg(self), { kind = "transport", cancelled = true,
           outcome = maybe_applied and "unknown" or nil }
       end
     end
@@ -344,12 +412,13 @@ local function fetch_page(self, path, query, next_url, seen)
   for i = 1, #items do
     if type(items[i]) ~= "table" then return invalid(("item %d is not an object"):format(i)) end
   end
-  local link = page["odata.nextLink"]
-  if link ~= nil and type(link) ~= "string" then return invalid("'odata.nextLink' is not a string") end
+  local key = self.profile.next_link
+  local link = page[key]
+  if link ~= nil and type(link) ~= "string" then return invalid(("'%s' is not a string"):format(key)) end
   if link == "" then link = nil end
   if link then
     if seen[link] then
-      return nil, ("%s: the service sent the same odata.nextLink twice; stopping (it would never end)"):format(path),
+      return nil, ("%s: the service sent the same %s twice; stopping (it would never end)"):format(path, key),
         { kind = "api", code = "InvalidResponse" }
     end
     seen[link] = true
@@ -372,7 +441,7 @@ function Client:page_reader(path, query)
       if done or (started and not next_url) then return nil end
       if self.closed then
         done = true
-        return nil, "list: " .. CLOSED, { kind = "transport", cancelled = true }
+        return nil, "list: " .. closed_msg(self), { kind = "transport", cancelled = true }
       end
       local got, link_or_why, err = fetch_page(self, path, query, next_url, seen)
       started = true

@@ -13,12 +13,15 @@ local M = {}
 M.BATCH_SCOPE = "https://batch.core.windows.net//.default"   -- the double slash is right
 M.ARM_SCOPE = "https://management.azure.com/.default"
 
+--- An environment variable, from 'env' (a table standing in for the
+-- environment, in tests) or the process; an empty value counts as unset.
 local function getenv(env, name)
   local v
   if env then v = env[name] else v = os.getenv(name) end
   if v == "" then return nil end
   return v
 end
+M.getenv = getenv
 
 --- Shared Key: account name and base64 key (AZURE_BATCH_ACCOUNT / AZURE_BATCH_ACCESS_KEY).
 ---@return userdata|nil credential, string? message, table? err

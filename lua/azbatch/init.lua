@@ -5,6 +5,7 @@
 local core = require "azbatch.core"
 local client = require "azbatch.client"
 require "azbatch.pool"          -- adds the pool operations to azbatch.Client
+require "azbatch.arm"           -- adds the ARM reads and writes to azbatch.Arm
 local parallel = require "azbatch.parallel"
 
 local M = {
@@ -25,6 +26,7 @@ local M = {
 
   -- the service
   client = client.new,
+  arm = client.new_arm,
   collect = client.collect,
   credential = require "azbatch.credential",
   http = core.http,
