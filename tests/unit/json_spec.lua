@@ -16,6 +16,17 @@ local function nest(n)
   return t
 end
 
+-- a valid pool body, with changes
+local function pool(changes)
+  local t = { id = "p", vmSize = "v", targetDedicatedNodes = 2,
+    virtualMachineConfiguration = { imageReference = { publisher = "a", offer = "b", sku = "c" },
+                                    nodeAgentSKUId = "batch.node.ubuntu 22.04" } }
+  for k, v in pairs(changes or {}) do t[k] = v end
+  return t
+end
+local POOL_VM = '"virtualMachineConfiguration":{"imageReference":{"publisher":"a","offer":"b","sku":"c"},'
+  .. '"nodeAgentSKUId":"batch.node.ubuntu 22.04"}'
+
 describe("json_encode: generic values", function()
   local rows = {
     { "nil", nil, "null" },
@@ -50,7 +61,8 @@ describe("json_encode: generic values", function()
     { "keys sorted", { b = 1, a = 2, c = { z = 1, y = 2 }, A = 0 }, '{"A":0,"a":2,"b":1,"c":{"y":2,"z":1}}' },
     { "keys sorted bytewise, prefixes first", { ab = 1, a = 2, ["a\0"] = 3 }, '{"a":2,"a\\u0000":3,"ab":1}' },
     { "nested arrays", { { {} }, core.array {} }, "[[{}],[]]" },
-    { "64 levels", nest(64), ("["):rep(63) .. "{}" .. ("]"):rep(63) },
+    { "200 levels", nest(200), ("["):rep(199) .. "{}" .. ("]"):rep(199) },
+    { "a table of another class is a plain table", setmetatable({ x = 1 }, { __index = print }), '{"x":1}' },
   }
   for _, row in ipairs(rows) do
     it(row[1], function()
@@ -71,8 +83,10 @@ describe("json_encode: what cannot be encoded", function()
     { "surrogate", "\xed\xa0\x80", "value", "not valid UTF-8" },
     { "beyond U+10FFFF", "\xf4\x90\x80\x80", "value", "not valid UTF-8" },
     { "truncated sequence", "ok\xe2\x82", "value", "not valid UTF-8" },
-    { "invalid UTF-8 in a key", { ["\xff"] = 1 }, "value", "not valid UTF-8" },
+    { "invalid UTF-8 in a key", { ["\xff"] = 1 }, "value", "a key is not valid UTF-8" },
     { "the path names the spot", { a = { b = { 1, "\xff" } } }, "value.a.b[2]", "not valid UTF-8" },
+    { "a key that is no Lua name is quoted in the path", { ["a b"] = { ["\n"] = 0 / 0 } },
+      'value["a b"]["\\n"]', "cannot encode NaN" },
     { "NaN", 0 / 0, "value", "cannot encode NaN" },
     { "inf", math.huge, "value", "cannot encode inf" },
     { "-inf", { x = -math.huge }, "value.x", "cannot encode -inf" },
@@ -88,7 +102,9 @@ describe("json_encode: what cannot be encoded", function()
     { "key 0", { [0] = 1 }, "value", "expected string keys, got key of type number" },
     { "an array with a string key", core.array { 1, x = 2 }, "value",
       "expected array, got table with key of type string" },
-    { "65 levels", nest(65), "value" .. ("[1]"):rep(24) .. "...", "nested too deeply (more than 64 levels)" },
+    { "an array with another key", core.array { [true] = 2 }, "value",
+      "expected array, got table with key of type boolean" },
+    { "201 levels", nest(201), "value" .. ("[1]"):rep(24) .. "...", "nested too deeply (more than 200 levels)" },
   }
   for _, row in ipairs(rows) do
     it(row[1], function() fails(row[2], row[3], row[4]) end)
@@ -98,6 +114,9 @@ describe("json_encode: what cannot be encoded", function()
     local t = { a = {} }
     t.a.b = t
     fails(t, "value.a.b", "cannot encode a cyclic table")
+    local s = {}
+    s[1] = s
+    fails(s, "value[1]", "cannot encode a cyclic table")
   end)
 
   it("a shared table that is not a cycle is fine", function()
@@ -110,63 +129,78 @@ describe("json_encode: what cannot be encoded", function()
       "bad argument #1 to '[%w%.]*json_encode' %(value expected%)")
     assert.error_matches(function() core.json_encode({}, "nope") end,
       "bad argument #2 to '[%w%.]*json_encode' %(unknown kind 'nope'%)")
+    assert.error_matches(function() core.json_encode({}, 5) end,
+      "bad argument #2 to '[%w%.]*json_encode' %(unknown kind '5'%)")
+    assert.error_matches(function() core.json_encode({}, {}) end,
+      "bad argument #2 to '[%w%.]*json_encode' %(string expected, got table%)")
   end)
 end)
 
-describe("json_encode: shaped by a kind", function()
-  it("descriptor order, not sorted", function()
-    assert.equal('{"id":"p","vmSize":"v","targetDedicatedNodes":2}',
-      core.json_encode({ targetDedicatedNodes = 2.0, vmSize = "v", id = "p" }, "pool"))
+describe("json_encode: shaped by a kind, validated in the same call", function()
+  it("descriptor order, not sorted; integral floats become integers", function()
+    assert.equal('{"id":"p","vmSize":"v",' .. POOL_VM .. ',"targetDedicatedNodes":2}',
+      core.json_encode(pool { targetDedicatedNodes = 2.0 }, "pool"))
   end)
 
   it("arrays stay arrays when empty, maps stay objects", function()
-    assert.equal('{"nodeList":[]}', core.json_encode({ nodeList = {} }, "pool.removenodes"))
     assert.equal('{"applicationPackageReferences":[],"metadata":[]}',
       core.json_encode({ metadata = {}, applicationPackageReferences = {} }, "pool.replace"))
-    assert.equal('{"imageReference":{"publisher":"a","offer":"b","sku":"c"},"nodeAgentSKUId":"n",'
-      .. '"extensions":[{"name":"e","settings":{}}]}',
-      core.json_encode({ nodeAgentSKUId = "n", imageReference = { sku = "c", offer = "b", publisher = "a" },
-        extensions = { { name = "e", settings = {} } } }, "virtualMachineConfiguration"))
+    assert.equal('{"imageReference":{"publisher":"a","offer":"b","sku":"c"},'
+      .. '"nodeAgentSKUId":"batch.node.ubuntu 22.04",'
+      .. '"extensions":[{"name":"e","publisher":"p","type":"t","settings":{}}]}',
+      core.json_encode({ nodeAgentSKUId = "batch.node.ubuntu 22.04",
+        imageReference = { sku = "c", offer = "b", publisher = "a" },
+        extensions = { { type = "t", publisher = "p", name = "e", settings = {} } } },
+        "virtualMachineConfiguration"))
   end)
 
   it("JSON null fields are left out", function()
-    assert.equal('{"id":"p"}', core.json_encode({ id = "p", vmSize = core.null }, "pool"))
+    assert.equal('{"id":"p","vmSize":"v",' .. POOL_VM .. ',"targetDedicatedNodes":2}',
+      core.json_encode(pool { displayName = core.null }, "pool"))
   end)
 
-  it("nothing is dropped silently", function()
-    fails({ id = "p", vmsize = "v" }, "pool", "unknown field 'vmsize'", "pool")
-    fails({ id = "p", [1] = 2 }, "pool", "unexpected key of type number", "pool")
+  it("enums are written in the contract's casing", function()
+    assert.equal('{"targetDedicatedNodes":1,"nodeDeallocationOption":"taskcompletion"}',
+      core.json_encode({ targetDedicatedNodes = 1, nodeDeallocationOption = "TaskCompletion" }, "pool.resize"))
   end)
 
-  it("types are checked as they are written", function()
-    fails({ targetDedicatedNodes = 2.5 }, "pool.targetDedicatedNodes", "expected integer, got number", "pool")
-    fails({ id = 1 }, "pool.id", "expected string, got number", "pool")
-    fails({ enableAutoScale = "yes" }, "pool.enableAutoScale", "expected boolean, got string", "pool")
-    fails({ startTask = "c" }, "pool.startTask", "expected table, got string", "pool")
-    fails({ metadata = { x = 1 } }, "pool.metadata", "expected array, got table with key of type string", "pool")
+  it("nothing is dropped silently: unknown keys fail at their own path", function()
+    fails(pool { vmsize = "v" }, "pool.vmsize", "unknown field (did you mean 'vmSize'?)", "pool")
+    fails(pool { [1] = 2 }, "pool[1]", "unexpected number key (field names are strings)", "pool")
+  end)
+
+  it("whatever the validator refuses, the encoder refuses", function()
+    fails(pool { targetDedicatedNodes = 2.5 }, "pool.targetDedicatedNodes", "expected integer, got number", "pool")
+    fails(pool { targetDedicatedNodes = -3 }, "pool.targetDedicatedNodes", "must be an integer in [0, 2147483647]",
+      "pool")
+    fails(pool { id = 1 }, "pool.id", "expected string, got number", "pool")
+    fails(pool { enableInterNodeCommunication = "yes" }, "pool.enableInterNodeCommunication",
+      "expected boolean, got string", "pool")
+    fails(pool { startTask = "c" }, "pool.startTask", "expected table, got string", "pool")
+    fails(pool { metadata = { x = 1 } }, "pool.metadata", "expected array, got table with key 'x'", "pool")
     fails({ nodeList = { 1 } }, "removeNodes.nodeList[1]", "expected string, got number", "pool.removenodes")
     fails("x", "pool", "expected table, got string", "pool")
+    fails({ targetDedicatedNodes = 1 }, "pool.id", "required field missing (and 2 more)", "pool")
   end)
 
-  it("a spec changed after validation still encodes safely", function()
-    local spec = assert(core.pool_spec { id = "p", vmSize = "v", targetDedicatedNodes = 1,
-      virtualMachineConfiguration = { imageReference = "Canonical:ubuntu-24_04-lts:server",
-                                      nodeAgentSKUId = "batch.node.ubuntu 24.04" } })
-    spec.vmSize = print
-    local s, msg, err = spec:json()
-    assert.is_nil(s)
-    assert.equal("pool.vmSize: expected string, got function", msg)
-    assert.equal("pool.vmSize", err.field)
-  end)
-
-  it("a spec nested in a plain table keeps its shape", function()
+  it("a spec nested in a plain table is validated and keeps its shape", function()
     local spec = assert(core.validate("pool.resize", { targetLowPriorityNodes = 1, targetDedicatedNodes = 2 }))
     assert.equal('{"body":{"targetDedicatedNodes":2,"targetLowPriorityNodes":1}}', core.json_encode { body = spec })
+    spec.targetDedicatedNodes = -1
+    fails({ body = spec }, "value.body.targetDedicatedNodes", "must be an integer in [0, 2147483647]")
+    fails({ list = { spec } }, "value.list[1].targetDedicatedNodes", "must be an integer in [0, 2147483647]")
   end)
 
-  it("an ImageReference object uses the contract's key order", function()
+  it("an ImageReference object is validated and uses the contract's key order", function()
+    local ref = core.image_reference("Canonical:ubuntu-24_04-lts:server")
     assert.equal('{"publisher":"Canonical","offer":"ubuntu-24_04-lts","sku":"server","version":"latest"}',
-      core.json_encode(core.image_reference("Canonical:ubuntu-24_04-lts:server")))
+      core.json_encode(ref))
+    assert.equal('[{"publisher":"Canonical","offer":"ubuntu-24_04-lts","sku":"server","version":"latest"}]',
+      core.json_encode { ref })
+    ref.sku = nil
+    fails(ref, "imageReference.sku",
+      "required field missing (a marketplace image needs publisher, offer and sku)")
+    fails({ ref }, "value[1].sku", "required field missing (a marketplace image needs publisher, offer and sku)")
   end)
 end)
 
