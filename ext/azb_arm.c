@@ -60,23 +60,28 @@ static int is_guid(azb_span sp) {
 
 /*
 ** 1-90 characters of letters, digits, '_', '-', '.', '(' and ')', not
-** ending in '.'. ARM also takes Unicode letters in group names, so bytes
-** >= 0x80 pass as letters and the length counts UTF-8 characters.
+** ending in '.'. ARM also takes Unicode letters in group names, so
+** well-formed UTF-8 sequences pass as letters and the length counts
+** characters (bytes that are not UTF-8 do not pass: the fuzzer found
+** that stray continuation bytes counted as nothing, so a "90-character"
+** group could be any number of bytes long).
 */
 static int is_resource_group(azb_span sp) {
-  size_t chars = 0;
+  size_t chars = 0, i = 0;
   if (sp.n == 0 || sp.p[sp.n - 1] == '.')
     return 0;
-  for (size_t i = 0; i < sp.n; i++) {
+  while (i < sp.n) {
     unsigned char c = (unsigned char)sp.p[i];
+    size_t n = 1;
     if (c >= 0x80) {
-      if ((c & 0xC0) != 0x80)
-        chars++;
+      n = azb_utf8_seq((const unsigned char *)sp.p + i, sp.n - i);
+      if (n == 0)
+        return 0;
     }
-    else if (azb_isalnum(c) || strchr("_-.()", c) != NULL)
-      chars++;
-    else
+    else if (!azb_isalnum(c) && strchr("_-.()", c) == NULL)
       return 0;
+    chars++;
+    i += n;
   }
   return chars >= 1 && chars <= 90;
 }
