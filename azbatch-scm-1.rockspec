@@ -10,7 +10,7 @@ Microsoft Entra ID auth; every pool operation over libcurl; a large-pool planner
 and a local Batch emulator.]],
   license = "MIT",
 }
-dependencies = { "lua >= 5.4, < 5.5", "lua-cjson" }
+dependencies = { "lua >= 5.4, < 5.5" }
 external_dependencies = {
   CURL = { header = "curl/curl.h" },
   OPENSSL = { header = "openssl/hmac.h" },
