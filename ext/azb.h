@@ -19,7 +19,7 @@
 #define AZB_IMAGEREF   "azbatch.ImageReference"
 #define AZB_VMCONFIG   "azbatch.VmConfiguration"
 #define AZB_POOLSPEC   "azbatch.PoolSpec"
-#define AZB_ARRAY      "azbatch.Array"    /* marks a table that encodes as a JSON array */
+#define AZB_ARRAY      "azbatch.Array"    /* a table that is a JSON array (core.array, decoded arrays) */
 
 
 /*
@@ -28,12 +28,10 @@
 ** =======================================================
 */
 
-/* ASCII classes and case, whatever the C locale. */
+/* ASCII character classes, whatever the C locale. */
 int azb_isdigit(int c);
-int azb_isalpha(int c);
 int azb_isalnum(int c);
 int azb_isxdigit(int c);
-int azb_tolower(int c);
 
 /* Compare two strings ignoring ASCII case. */
 int azb_strieq(const char *a, const char *b);

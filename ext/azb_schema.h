@@ -56,7 +56,6 @@ extern const azb_object azb_NetworkConfigurationUpdate;
 extern const azb_object azb_BatchNodeIdentityReference;
 extern const azb_object azb_ContainerRegistryReference;
 extern const char *const azb_E_ElevationLevel[];
-int azb_check_identity_id(azb_vctx *v, int idx);
 
 /* Helpers for rules (azb_schema.c). */
 /* Field present in table t (not nil, not JSON null)? */

@@ -16,19 +16,19 @@
 ** =======================================================
 */
 
+static int lower(int c) {
+  return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
 int azb_isdigit(int c) { return c >= '0' && c <= '9'; }
-int azb_isalpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-int azb_isalnum(int c) { return azb_isdigit(c) || azb_isalpha(c); }
+
+int azb_isalnum(int c) {
+  return azb_isdigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 int azb_isxdigit(int c) {
   return azb_isdigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
-
-int azb_tolower(int c) {
-  return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
-}
-
-#define lower azb_tolower
 
 int azb_strnieq(const char *a, const char *b, size_t n) {
   for (size_t i = 0; i < n; i++) {

@@ -52,7 +52,7 @@ static const char *const S_invmprofile[] = {
   "subscriptions", "*", "resourceGroups", "*", "providers", "Microsoft.Compute",
   "galleries", "*", "inVMAccessControlProfiles", "*", "versions", "*", NULL};
 
-int azb_check_identity_id(azb_vctx *v, int idx) {
+static int check_identity_id(azb_vctx *v, int idx) {
   return azb_sch_shape(v, idx, S_identity,
     "/subscriptions/{subscription}/resourceGroups/{group}/providers/"
     "Microsoft.ManagedIdentity/userAssignedIdentities/{name}");
@@ -121,7 +121,7 @@ static const azb_field F_DataDisk[] = {
 static const azb_object DataDisk = AZB_OBJECT("DataDisk", F_DataDisk, NULL);
 
 static const azb_field F_BatchNodeIdentityReference[] = {
-  F_STRN("resourceId", 0, 1, 0, azb_check_identity_id),
+  F_STRN("resourceId", 0, 1, 0, check_identity_id),
 };
 const azb_object azb_BatchNodeIdentityReference =
   AZB_OBJECT("BatchNodeIdentityReference", F_BatchNodeIdentityReference, NULL);
@@ -153,7 +153,7 @@ static const azb_object BatchContainerConfigurationUpdate =
              F_BatchContainerConfigurationUpdate, NULL);
 
 static const azb_field F_BatchPoolIdentityReference[] = {
-  F_STRN("resourceId", 0, 1, 0, azb_check_identity_id),
+  F_STRN("resourceId", 0, 1, 0, check_identity_id),
 };
 static const azb_object BatchPoolIdentityReference =
   AZB_OBJECT("BatchPoolIdentityReference", F_BatchPoolIdentityReference, NULL);
