@@ -112,7 +112,7 @@ typedef struct azb_pathseg {
 /*
 ** Validation context. Lives on the C stack of the Lua-facing function.
 ** 'errors' is the absolute stack index of a Lua array collecting
-** {field=, message=} tables; 'warnings' likewise (0 when not collected).
+** {field=, message=} tables; 'warnings' likewise.
 ** Problems have a rank: a field that must be there and is not comes
 ** first (AZB_MISSING), everything else after, each in the order found.
 */
@@ -130,7 +130,7 @@ typedef struct azb_vctx {
   int nerrors;             /* problems recorded (may exceed AZB_MAX_ERRORS) */
   int kept[2];             /* problems kept, per rank */
   unsigned char rank[2 * AZB_MAX_ERRORS];   /* of each problem kept */
-  int warnings;            /* stack index of the warnings array, or 0 */
+  int warnings;            /* stack index of the warnings array */
   int nwarnings;
 } azb_vctx;
 

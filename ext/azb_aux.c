@@ -209,8 +209,6 @@ void azb_vmissing_at(azb_vctx *v, const char *key, const char *fmt, ...) {
 void azb_vwarn(azb_vctx *v, const char *recommended, const char *fmt, ...) {
   lua_State *L = v->L;
   va_list ap;
-  if (v->warnings == 0)
-    return;
   va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);
@@ -357,9 +355,6 @@ int azb_vcheck_keys(azb_vctx *v, int idx, azb_names known, uint64_t *meant) {
   lua_State *L = v->L;
   size_t count = 0, i = 0;
   unknown *u;
-  uint64_t dummy = 0;
-  if (meant == NULL)
-    meant = &dummy;
   idx = lua_absindex(L, idx);
   lua_pushnil(L);
   while (lua_next(L, idx)) {   /* the common case: count, allocate nothing */

@@ -283,11 +283,7 @@ void azb_image_check(azb_vctx *v, int idx) {
         lua_pushvalue(L, idx);
       }
       break;
-    case LUA_TNIL:
-      azb_vmissing(v, "required field missing");
-      lua_pushnil(L);
-      break;
-    default:
+    default:   /* nil too: the walker reports a missing field itself */
       azb_verror(v, "expected table or string, got %s", luaL_typename(L, idx));
       lua_pushnil(L);
       break;

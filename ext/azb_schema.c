@@ -123,13 +123,11 @@ static int armshape(const char *s, size_t len, const char *const *shape) {
     n = i - start;
     if (shape[k] == NULL || n == 0)
       return 0;
-    if (strcmp(shape[k], "**") == 0)
-      return 1;                  /* open tail: the rest is not ours to judge */
     if (strcmp(shape[k], "*") != 0 && !seg_eq(s + start, n, shape[k]))
       return 0;
     k++;
   }
-  return shape[k] == NULL || strcmp(shape[k], "**") == 0;
+  return shape[k] == NULL;
 }
 
 int azb_sch_shape(azb_vctx *v, int idx, const char *const *shape,
@@ -432,23 +430,6 @@ static void walk_int(azb_vctx *v, const azb_field *f, int idx) {
   lua_pushinteger(L, i);
 }
 
-/*
-** A CUSTOM checker's copy goes into the body as is: make sure its strings
-** can be encoded (the fuzzer found an image offer in invalid UTF-8).
-*/
-static void custom_strings(azb_vctx *v, const azb_object *o, int copy) {
-  lua_State *L = v->L;
-  for (size_t i = 0; i < o->nfields; i++) {
-    if (o->fields[i].type != AZB_T_STRING)
-      continue;
-    lua_pushstring(L, o->fields[i].name);
-    if (lua_rawget(L, copy) == LUA_TSTRING &&
-        !azb_utf8_valid(lua_tostring(L, -1), lua_rawlen(L, -1)))
-      azb_verror_at(v, o->fields[i].name, "not valid UTF-8");
-    lua_pop(L, 1);
-  }
-}
-
 static void walk_value(azb_vctx *v, const azb_field *f, int elem, int idx) {
   lua_State *L = v->L;
   azb_type t = elem ? f->elem : f->type;
@@ -492,10 +473,8 @@ static void walk_value(azb_vctx *v, const azb_field *f, int elem, int idx) {
       }
       walk_map(v, f, idx);
       return;
-    case AZB_T_CUSTOM:
+    case AZB_T_CUSTOM:   /* its copy must encode: the checker sees to it */
       f->custom(v, idx);
-      if (f->object != NULL && lua_istable(L, -1))
-        custom_strings(v, f->object, lua_gettop(L));
       return;
   }
   if (f->check != NULL && !lua_isnil(L, -1))

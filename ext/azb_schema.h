@@ -68,8 +68,8 @@ int azb_sch_getbool(lua_State *L, int t, const char *key);   /* -1 absent */
 /* Push t[k1][k2]... (NULL-terminated keys) or nil; returns its type. */
 int azb_sch_push(lua_State *L, int t, ...);
 /* Check the string at idx against an ARM id shape ("*" = any non-empty
-** segment, NULL end; an open tail when the last entry is "**"); on a
-** mismatch record "expected <pattern>, got '<value>'" and return 0. */
+** segment, NULL end); on a mismatch record "expected <pattern>, got
+** '<value>'" and return 0. */
 int azb_sch_shape(azb_vctx *v, int idx, const char *const *shape,
                   const char *pattern);
 

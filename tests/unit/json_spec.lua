@@ -354,6 +354,8 @@ describe("json_decode", function()
     { "{a:1}", "unexpected character 'a' at byte 2", 2 },
     { "{'a':1}", "unexpected character '\\'' at byte 2", 2 },
     { "{1:1}", "unexpected character '1' at byte 2", 2 },
+    { '{"\\q":1}', "invalid escape at byte 3", 3 },
+    { '{"a', "unterminated string at byte 4", 4 },
     { "tru", "unexpected end of input at byte 4", 4 },
     { "trUe", "unexpected character 'U' at byte 3", 3 },
     { "nul", "unexpected end of input at byte 4", 4 },

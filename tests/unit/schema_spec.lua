@@ -284,6 +284,8 @@ local rows = {
   -- VirtualMachineConfiguration
   { "imageReference: missing", set = { [VM .. ".imageReference"] = DEL },
     field = vmp .. ".imageReference", msg = "required field missing" },
+  { "imageReference: a number", set = { [VM .. ".imageReference"] = 5 },
+    field = vmp .. ".imageReference", msg = "expected table or string, got number" },
   { "imageReference: a URN string", set = { [VM .. ".imageReference"] = "Canonical:ubuntu-24_04-lts:server" },
     expect = { [VM .. ".imageReference.sku"] = "server" } },
   { "imageReference: an ImageReference object", set = { [VM .. ".imageReference"] =
@@ -472,6 +474,15 @@ local rows = {
                ["networkConfiguration.publicIPAddressConfiguration.ipFamilies[2]"] = "IPv6" } },
   { "subnetId: shape", set = { ["networkConfiguration.subnetId"] = "default" },
     field = "pool.networkConfiguration.subnetId", msg = "expected " .. SHAPE.subnet .. ", got 'default'" },
+  { "subnetId: a segment too many", set = { ["networkConfiguration.subnetId"] = SUBNET .. "/x" },
+    field = "pool.networkConfiguration.subnetId", msg = "expected " .. SHAPE.subnet .. ", got '"
+      .. SUBNET:sub(1, 80) .. "...'" },
+  { "subnetId: an empty segment", set = { ["networkConfiguration.subnetId"] = RG .. "Microsoft.Network//vnet" },
+    field = "pool.networkConfiguration.subnetId", msg = "expected " .. SHAPE.subnet .. ", got '"
+      .. RG:sub(1, 80) .. "...'" },
+  { "subnetId: a short id in full", set = { ["networkConfiguration.subnetId"] = "/subscriptions/s//x" },
+    field = "pool.networkConfiguration.subnetId", msg = "expected " .. SHAPE.subnet
+      .. ", got '/subscriptions/s//x'" },
   { "subnetId: a long value is cut", set = { ["networkConfiguration.subnetId"] = ("x"):rep(500) },
     field = "pool.networkConfiguration.subnetId", msg = "expected " .. SHAPE.subnet .. ", got '"
       .. ("x"):rep(80) .. "...'" },
@@ -676,6 +687,8 @@ local rows = {
       windowsUserConfiguration = { loginMode = "remote" } } } },
     field = "pool.userAccounts[1].windowsUserConfiguration.loginMode", msg = "must be one of 'batch', 'interactive'" },
   { "metadata: valid", set = { metadata = { { name = "a", value = "" } } } },
+  { "metadata: a boolean key", set = { metadata = { [true] = 1 } }, field = "pool.metadata",
+    msg = "expected array, got table with key of type boolean" },
   { "metadata: name missing", set = { metadata = { { value = "v" } } }, field = "pool.metadata[1].name",
     msg = "required field missing" },
   { "metadata: value missing", set = { metadata = { { name = "n" } } }, field = "pool.metadata[1].value",
@@ -1340,6 +1353,31 @@ describe("schema: robustness", function()
     r, msg = core.pool_spec(t)
     assert.is_nil(r)
     assert.equal(vmp .. ".extensions[1].settings: cycle: the same table as " .. vmp, msg)
+  end)
+
+  it("a cycle through an array of strings", function()
+    local t = linux_pool()
+    local ext = { { name = "e", publisher = "p", type = "t" } }
+    ext[1].provisionAfterExtensions = ext
+    t.virtualMachineConfiguration.extensions = ext
+    local r, msg = core.pool_spec(t)
+    assert.is_nil(r)
+    assert.equal(vmp .. ".extensions[1].provisionAfterExtensions: cycle: the same table as " .. vmp
+      .. ".extensions", msg)
+  end)
+
+  it("unknown keys of every type, in a fixed order: names, then integers, then the rest", function()
+    local t = linux_pool()
+    t[2], t[1], t.b, t.a, t[1.5], t[{}], t[true] = 1, 1, 1, 1, 1, 1, 1
+    local _, _, err = core.pool_spec(t)
+    local got = {}
+    for i, e in ipairs(err.errors) do got[i] = e.field .. ": " .. e.message end
+    assert.same({ "pool.a: unknown field", "pool.b: unknown field",
+      "pool[1]: unexpected number key (field names are strings)",
+      "pool[2]: unexpected number key (field names are strings)",
+      "pool: unexpected boolean key (field names are strings)",
+      "pool: unexpected number key (field names are strings)",
+      "pool: unexpected table key (field names are strings)" }, got)
   end)
 
   it("a table used twice, not in a cycle, is fine", function()
