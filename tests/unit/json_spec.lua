@@ -434,7 +434,7 @@ describe("json_decode", function()
     end
   end)
 
-  it("a list response of 1000 pools decodes and re-encodes unchanged", function()
+  it("a list response of 1000 pools decodes, and re-encodes stably", function()
     local items = {}
     for i = 1, 1000 do
       items[i] = ('{"id":"pool-%d","vmSize":"standard_d2s_v3","state":"active","currentDedicatedNodes":%d,'
