@@ -30,7 +30,7 @@ MODULE  = $(BUILD)/azbatch/core.so
 EMBED   = $(BUILD)/embed_test
 
 # The Debian packages everything here needs; 'deps' installs the missing ones.
-DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson libcurl4-openssl-dev libssl-dev \
+DEB_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
            lua-busted lua-check luarocks python3 pkg-config gcc make curl
 
 .PHONY: all deps test check lint unit asan fuzz bench demo install clean interop

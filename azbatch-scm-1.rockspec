@@ -10,7 +10,7 @@ Microsoft Entra ID auth; every pool operation over libcurl; a large-pool planner
 and a local Batch emulator.]],
   license = "MIT",
 }
-dependencies = { "lua >= 5.4, < 5.5", "lua-cjson" }
+dependencies = { "lua >= 5.4, < 5.5" }
 -- Libraries, not headers: Debian keeps curl/curl.h in the multiarch
 -- include directory, where LuaRocks does not look; the Makefile takes the
 -- compiler flags from pkg-config.

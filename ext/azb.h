@@ -19,83 +19,7 @@
 #define AZB_IMAGEREF   "azbatch.ImageReference"
 #define AZB_VMCONFIG   "azbatch.VmConfiguration"
 #define AZB_POOLSPEC   "azbatch.PoolSpec"
-#define AZB_ARRAY      "azbatch.Array"    /* marks a table that encodes as a JSON array */
-
-
-/*
-** {======================================================
-** Field paths and validation problems
-** =======================================================
-*/
-
-#define AZB_PATH_MAX    24    /* deepest nesting the validator follows */
-#define AZB_MAX_ERRORS  20    /* problems collected before giving up */
-
-typedef struct azb_pathseg {
-  const char *key;       /* field name, or NULL for an array index */
-  lua_Integer index;     /* 1-based index when key == NULL */
-} azb_pathseg;
-
-/*
-** Validation context. Lives on the C stack of the Lua-facing function.
-** 'errors' is the absolute stack index of a Lua array collecting
-** {field=, message=} tables; 'warnings' likewise (0 when not collected).
-*/
-typedef struct azb_vctx {
-  lua_State *L;
-  const char *root;        /* "pool", "vmConfiguration", "imageReference" */
-  int depth;
-  azb_pathseg path[AZB_PATH_MAX];
-  int errors;              /* stack index of the errors array */
-  int nerrors;             /* problems recorded (may exceed AZB_MAX_ERRORS) */
-  int warnings;            /* stack index of the warnings array, or 0 */
-  int nwarnings;
-} azb_vctx;
-
-/* Set up a context: pushes the errors and warnings tables on the stack. */
-void azb_vctx_init(azb_vctx *v, lua_State *L, const char *root);
-void azb_path_key(azb_vctx *v, const char *key);
-void azb_path_index(azb_vctx *v, lua_Integer i);
-void azb_path_pop(azb_vctx *v);
-/* Push the current path as a string ("pool.a.b[2].c"). */
-void azb_path_push(azb_vctx *v);
-/* Record a problem at the current path (printf-like, lua_pushfstring formats). */
-void azb_verror(azb_vctx *v, const char *fmt, ...);
-/* Record a problem at the current path extended by 'key'. */
-void azb_verror_at(azb_vctx *v, const char *key, const char *fmt, ...);
-/* Record a warning at the current path; 'recommended' may be NULL. */
-void azb_vwarn(azb_vctx *v, const char *recommended, const char *fmt, ...);
-/*
-** If problems were recorded, push nil, message, err and return 3;
-** otherwise return 0 and leave the stack as it was.
-*/
-int azb_vctx_fail(azb_vctx *v);
-
-/* }====================================================== */
-
-
-/*
-** {======================================================
-** Results
-** =======================================================
-*/
-
-/*
-** Push fail, "<msg>", {kind=kind, field=field}; returns 3.
-** 'field' may be NULL. The err table is left for the caller to extend
-** only through azb_fail_table.
-*/
-int azb_fail(lua_State *L, const char *kind, const char *field,
-             const char *fmt, ...);
-
-/* Register funcs into the table on top, with 'nup' shared upvalues. */
-void azb_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
-
-/* Create a metatable with methods table as __index. Leaves it on the stack. */
-void azb_newclass(lua_State *L, const char *tname, const luaL_Reg *meta,
-                  const luaL_Reg *methods);
-
-/* }====================================================== */
+#define AZB_ARRAY      "azbatch.Array"    /* a table that is a JSON array (core.array, decoded arrays) */
 
 
 /*
@@ -104,9 +28,16 @@ void azb_newclass(lua_State *L, const char *tname, const luaL_Reg *meta,
 ** =======================================================
 */
 
+/* ASCII character classes, whatever the C locale. */
+int azb_isdigit(int c);
+int azb_isalnum(int c);
+int azb_isxdigit(int c);
+
 /* Compare two strings ignoring ASCII case. */
 int azb_strieq(const char *a, const char *b);
 int azb_strnieq(const char *a, const char *b, size_t n);
+/* Does s contain word, ignoring ASCII case? */
+int azb_strihas(const char *s, const char *word);
 
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629), or 0. */
 size_t azb_utf8_seq(const unsigned char *s, size_t left);
@@ -117,8 +48,37 @@ size_t azb_utf8_len(const char *s, size_t len);
 
 /* Edit distance for "did you mean" (ignoring case; 3 = too far apart). */
 int azb_typo_distance(const char *a, size_t n, const char *b, size_t m);
-/* The name in 'names' (NULL-terminated) closest to k, or NULL. */
+
+/*
+** A set of names: 'count' pointers to strings, each 'stride' bytes after
+** the one before: a NULL-terminated array (AZB_NAMES), or the name member
+** of an array of structs (AZB_MEMBER_NAMES: descriptor fields).
+*/
+typedef struct azb_names {
+  const char *const *first;
+  size_t count, stride;
+} azb_names;
+#define AZB_NAMES(list)  ((azb_names){ (list), (size_t)-1, sizeof(const char *) })
+#define AZB_MEMBER_NAMES(array, n, member) \
+  ((azb_names){ &(array)[0].member, (n), sizeof((array)[0]) })
+/* Name i of the set, or NULL past its end. */
+const char *azb_names_at(azb_names set, size_t i);
+/* The name in 'set' that k (n bytes) most likely meant, or NULL. */
+const char *azb_suggest_in(const char *k, size_t n, azb_names set);
+/* The same for a NULL-terminated list. */
 const char *azb_suggest(const char *k, size_t n, const char *const *names);
+
+/*
+** Push s[0..len) between 'q' quotes for a one-line message, in Lua's
+** string syntax: the quote and '\' escaped, \n \r \t, other control bytes
+** and bytes that are not UTF-8 as \ddd, invisible or line-breaking code
+** points (C1, bidirectional, zero-width, U+2028) as \u{x}; cut after
+** AZB_QUOTE_MAX bytes of input, on a character boundary, with "...".
+** Returns the pushed string.
+*/
+#define AZB_QUOTE_MAX 80
+const char *azb_text_pushquoted(lua_State *L, const char *s, size_t len,
+                                char q);
 
 /*
 ** Clean a string that came from the network for one line of a message
@@ -131,7 +91,105 @@ const char *azb_suggest(const char *k, size_t n, const char *const *names);
 #define AZB_TEXT_MAX 512
 size_t azb_text_clean(const char *s, size_t len, char *out, size_t max);
 
-void azb_text_open(lua_State *L);
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Field paths and validation problems (azb_aux.c)
+** =======================================================
+*/
+
+#define AZB_PATH_MAX    24    /* deepest nesting the validator follows */
+#define AZB_MAX_ERRORS  20    /* problems collected before giving up */
+
+typedef struct azb_pathseg {
+  const char *key;       /* field name (len bytes), or NULL for an array index */
+  size_t len;
+  lua_Integer index;     /* 1-based index when key == NULL */
+} azb_pathseg;
+
+/*
+** Validation context. Lives on the C stack of the Lua-facing function.
+** 'errors' is the absolute stack index of a Lua array collecting
+** {field=, message=} tables; 'warnings' likewise.
+** Problems have a rank: a field that must be there and is not comes
+** first (AZB_MISSING), everything else after, each in the order found.
+*/
+enum { AZB_MISSING, AZB_INVALID };
+
+typedef struct azb_vctx {
+  lua_State *L;
+  const char *root;        /* "pool", "vmConfiguration", "imageReference" */
+  int depth;
+  azb_pathseg path[AZB_PATH_MAX];
+  int nopen;               /* tables being walked (the schema walker's) */
+  const void *open[AZB_PATH_MAX];
+  int opendepth[AZB_PATH_MAX];
+  int errors;              /* stack index of the problems kept */
+  int nerrors;             /* problems recorded (may exceed AZB_MAX_ERRORS) */
+  int kept[2];             /* problems kept, per rank */
+  unsigned char rank[2 * AZB_MAX_ERRORS];   /* of each problem kept */
+  int warnings;            /* stack index of the warnings array */
+  int nwarnings;
+} azb_vctx;
+
+/* Set up a context: pushes the errors and warnings tables on the stack. */
+void azb_vctx_init(azb_vctx *v, lua_State *L, const char *root);
+/* Descend into field 'key' (NUL-terminated, or len bytes), or index i. */
+void azb_path_key(azb_vctx *v, const char *key);
+void azb_path_lkey(azb_vctx *v, const char *key, size_t len);
+void azb_path_index(azb_vctx *v, lua_Integer i);
+void azb_path_pop(azb_vctx *v);
+/* Push the path at depth 'depth' (<= v->depth) as a string, in Lua
+** syntax: pool.a.b[2]["not an identifier"]. */
+void azb_path_pushto(azb_vctx *v, int depth);
+/* Record a problem at the current path (lua_pushfstring formats). */
+void azb_verror(azb_vctx *v, const char *fmt, ...);
+/* Record a problem at the current path extended by 'key'. */
+void azb_verror_at(azb_vctx *v, const char *key, const char *fmt, ...);
+/* The same for a field that must be there and is not. */
+void azb_vmissing(azb_vctx *v, const char *fmt, ...);
+void azb_vmissing_at(azb_vctx *v, const char *key, const char *fmt, ...);
+/* Record a warning at the current path; 'recommended' may be NULL. */
+void azb_vwarn(azb_vctx *v, const char *recommended, const char *fmt, ...);
+
+/*
+** The one unknown-key check. Each key of the table at idx that is not
+** in 'known' is a problem at its own path, in byte order:
+** "pool.vmsize: unknown field (did you mean 'vmSize'?)"; a key that is
+** not a string is "unexpected <type> key (field names are strings)"
+** (at [n] for an integer). A key that suggests a name the table lacks
+** stands for that missing field: it is ranked AZB_MISSING and bit i of
+** '*meant' is set for name i (i < 64), so the caller does not report
+** the field missing too. Returns how many problems were recorded.
+*/
+int azb_vcheck_keys(azb_vctx *v, int idx, azb_names known, uint64_t *meant);
+
+/*
+** If problems were recorded, push nil, message, err and return 3 (err:
+** {kind="validation", field=, errors=, count=}, errors in rank order, at
+** most AZB_MAX_ERRORS); otherwise return 0 and leave the stack as it was.
+*/
+int azb_vctx_fail(azb_vctx *v);
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Results and classes (azb_aux.c)
+** =======================================================
+*/
+
+/* Push fail, "<msg>", {kind=kind, field=field}; returns 3. 'field' may
+** be NULL. */
+int azb_fail(lua_State *L, const char *kind, const char *field,
+             const char *fmt, ...);
+
+/* Create a metatable with methods table as __index. Leaves it on the stack. */
+void azb_newclass(lua_State *L, const char *tname, const luaL_Reg *meta,
+                  const luaL_Reg *methods);
 
 /* }====================================================== */
 
@@ -168,26 +226,117 @@ typedef struct azb_armid {
 ** saying what is wrong. Spans point into 's'.
 */
 const char *azb_armid_parse(const char *s, size_t len, azb_armid *out);
+/* The same, and on failure '*where' is the offending segment, or the
+** whole input when its shape is wrong. */
+const char *azb_armid_parse_ex(const char *s, size_t len, azb_armid *out,
+                               azb_span *where);
 
 /* }====================================================== */
 
 
 /*
 ** {======================================================
-** Areas: each registers its functions into the module table on top
+** Descriptors: the REST contract as data. The walker (azb_schema.c)
+** validates by them; the encoder (azb_json.c) reads the key order and
+** nesting of a body the walker built. Data only: no functions here.
 ** =======================================================
 */
 
-void azb_image_open(lua_State *L);
-void azb_schema_open(lua_State *L);
-void azb_json_open(lua_State *L);
-void azb_plan_open(lua_State *L);
-void azb_clock_open(lua_State *L);
-void azb_agent_open(lua_State *L);
+typedef enum azb_type {
+  AZB_T_STRING,
+  AZB_T_INT,        /* Lua integer; integral floats accepted */
+  AZB_T_BOOL,
+  AZB_T_ENUM,       /* string matched ignoring case, stored as in the contract */
+  AZB_T_DURATION,   /* ISO-8601 duration string, bounds in seconds */
+  AZB_T_OBJECT,     /* nested object: 'object' */
+  AZB_T_ARRAY,      /* sequence of 'elem' (OBJECT, STRING or ENUM) */
+  AZB_T_MAP,        /* free-form JSON object, string keys, 'elem' values */
+  AZB_T_CUSTOM      /* 'custom' validates and pushes the copy */
+} azb_type;
+
+#define AZB_REQUIRED  0x1u   /* missing (nil or JSON null) is an error */
+#define AZB_SECRET    0x2u   /* value never echoed in a message */
+
+struct azb_object;
+
+typedef struct azb_field {
+  const char *name;
+  azb_type type;
+  unsigned flags;
+  const struct azb_object *object;  /* OBJECT, ARRAY of OBJECT; CUSTOM: JSON key order */
+  azb_type elem;                    /* ARRAY and MAP elements */
+  const char *const *enums;         /* ENUM, ARRAY of ENUM; NULL-terminated */
+  lua_Integer min, max;             /* INT range; STRING length in characters
+                                    ** (max 0 = unbounded); ARRAY item count */
+  double dmin, dmax;                /* DURATION bounds in seconds (0 = none) */
+  /* Extra check on a scalar (each element of an ARRAY) after its type
+  ** check; records problems at the current path; returns 0 on a problem. */
+  int (*check)(azb_vctx *v, int idx);
+  /* CUSTOM: validate the value at idx and push the copy (or nil). */
+  void (*custom)(azb_vctx *v, int idx);
+} azb_field;
+
+typedef struct azb_object {
+  const char *name;                 /* contract name, e.g. "BatchStartTask" */
+  const azb_field *fields;          /* in the contract's property order */
+  size_t nfields;
+  /* Cross-field rules; path at the object. 'src' is the caller's table
+  ** (presence), 'copy' the normalised copy (values). */
+  void (*rule)(azb_vctx *v, int src, int copy);
+} azb_object;
+
+/* The JSON key order of an image reference (azb_image.c validates). */
+extern const azb_object azb_BatchVmImageReference;
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** JSON (azb_json.c): text in and out. Uses azb_aux.c and azb_text.c;
+** takes descriptors from its callers and calls back only through a
+** shaper they pass.
+** =======================================================
+*/
+
+#define AZB_JSON_DEPTH  200   /* nesting the decoder and encoder follow */
+
+/*
+** A caller's say over a table with a metatable (other than AZB_ARRAY's)
+** met in a generic encode: return 0 to encode it generically; 1 after
+** pushing the value to write instead, '*o' its descriptor (or NULL); -1
+** after recording problems in v.
+*/
+typedef int (*azb_json_shaper)(azb_vctx *v, int idx, const struct azb_object **o);
+
+/*
+** Encode the value at idx and push the text (returns 1), or record why
+** not in v (returns 0, the stack as it was). With a descriptor 'o' the
+** value is a body the walker has just built: only its key order and
+** nesting are read. Without, the value is encoded generically (objects
+** with sorted keys, AZB_ARRAY tables as arrays) and 'shaper' (may be
+** NULL) is asked about tables with other metatables.
+*/
+int azb_json_encode(azb_vctx *v, int idx, const azb_object *o,
+                    azb_json_shaper shaper);
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Image references (azb_image.c, azb_agent.c) and the planner (azb_plan.c)
+** =======================================================
+*/
 
 /* Validate an image reference (table or string at idx) within v; push the
 ** normalised table (with AZB_IMAGEREF metatable) or nil on problems. */
 void azb_image_check(azb_vctx *v, int idx);
+/* Is the value at idx a table with the ImageReference metatable? */
+int azb_image_is(lua_State *L, int idx);
+/* The string field k of the table at idx (raw access), or NULL; the string
+** stays anchored by the table. */
+const char *azb_image_field(lua_State *L, int idx, const char *k, size_t *n);
 
 /*
 ** Check nodeAgentSKUId against the normalised image reference at imgidx
@@ -202,36 +351,20 @@ double azb_plan_resize_timeout(lua_Integer nodes);   /* seconds */
 
 /* }====================================================== */
 
+
 /*
 ** {======================================================
-** Image and plan areas: extra shared helpers
-** (azb_arm.c, azb_image.c; added by the image/plan area)
+** Areas: each registers its functions into the module table on top
 ** =======================================================
 */
 
-/*
-** azb_armid_parse that also says where: on failure '*where' is the
-** offending segment, or the whole input when its shape is wrong.
-*/
-const char *azb_armid_parse_ex(const char *s, size_t len, azb_armid *out,
-                               azb_span *where);
-
-/*
-** Push s[0..len) quoted with 'q' for a one-line message: quotes,
-** backslashes and control bytes escaped, long input cut with "...".
-*/
-void azb_image_pushquoted(lua_State *L, const char *s, size_t len, char q);
-
-/*
-** Record "unknown field 'k' (did you mean 'x'?)" for each string key of
-** the table at idx not in 'known' (NULL-terminated), and a problem for
-** each non-string key, at the current path. Returns how many.
-*/
-int azb_image_checkkeys(azb_vctx *v, int idx, const char *const *known);
-
-/* The string field k of the table at idx (raw access), or NULL; the string
-** stays anchored by the table. */
-const char *azb_image_field(lua_State *L, int idx, const char *k, size_t *n);
+void azb_text_open(lua_State *L);
+void azb_json_open(lua_State *L);
+void azb_image_open(lua_State *L);
+void azb_agent_open(lua_State *L);
+void azb_schema_open(lua_State *L);
+void azb_plan_open(lua_State *L);
+void azb_clock_open(lua_State *L);
 
 /* }====================================================== */
 

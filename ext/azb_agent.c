@@ -18,15 +18,6 @@ enum { OS_UNKNOWN, OS_LINUX, OS_WINDOWS };
 static const char AGENT_EXPECTED[] =
   "expected 'batch.node.<os> <version>' such as 'batch.node.ubuntu 22.04'";
 
-/* Case-insensitive substring search. */
-static int contains(const char *s, const char *word) {
-  size_t n = strlen(word);
-  for (; *s != '\0'; s++)
-    if (azb_strnieq(s, word, n))
-      return 1;
-  return 0;
-}
-
 static int one_of(const char *s, const char *const *list) {
   for (int i = 0; list[i] != NULL; i++)
     if (azb_strieq(s, list[i]))
@@ -51,29 +42,27 @@ static int image_os(const char *pub, const char *offer) {
     "ubuntu", "centos", "rhel", "debian", "almalinux", "rocky", "sles",
     "mariner", "azurelinux", "azure-linux", NULL
   };
-  if (one_of(pub, windows_pubs) || contains(offer, "windows"))
+  if (one_of(pub, windows_pubs) || azb_strihas(offer, "windows"))
     return OS_WINDOWS;
-  if (azb_strieq(pub, "microsoft-dsvm") && contains(offer, "win"))
+  if (azb_strieq(pub, "microsoft-dsvm") && azb_strihas(offer, "win"))
     return OS_WINDOWS;
   if (one_of(pub, linux_pubs))
     return OS_LINUX;
   for (int i = 0; linux_offers[i] != NULL; i++)
-    if (contains(offer, linux_offers[i]))
+    if (azb_strihas(offer, linux_offers[i]))
       return OS_LINUX;
   return OS_UNKNOWN;
 }
-
-static int isdigit_(int c) { return c >= '0' && c <= '9'; }
 
 /* Find "DD_DD" or "DD.DD" not inside a longer number; write "DD.DD". */
 static int find_release(const char *s, int anywhere, char out[6]) {
   for (size_t i = 0; s[i] != '\0'; i++) {
     const char *p = s + i;
-    if ((i == 0 || !isdigit_((unsigned char)p[-1])) &&
-        isdigit_((unsigned char)p[0]) && isdigit_((unsigned char)p[1]) &&
+    if ((i == 0 || !azb_isdigit((unsigned char)p[-1])) &&
+        azb_isdigit((unsigned char)p[0]) && azb_isdigit((unsigned char)p[1]) &&
         (p[2] == '_' || p[2] == '.') &&
-        isdigit_((unsigned char)p[3]) && isdigit_((unsigned char)p[4]) &&
-        !isdigit_((unsigned char)p[5])) {
+        azb_isdigit((unsigned char)p[3]) && azb_isdigit((unsigned char)p[4]) &&
+        !azb_isdigit((unsigned char)p[5])) {
       memcpy(out, p, 5);
       out[2] = '.';
       out[5] = '\0';
@@ -96,10 +85,10 @@ static int ubuntu_release(const char *pub, const char *offer, const char *sku,
     { "noble", "24.04" }, { "jammy", "22.04" }, { "focal", "20.04" },
     { "bionic", "18.04" }, { "xenial", "16.04" }
   };
-  if (!azb_strieq(pub, "Canonical") && !contains(offer, "ubuntu"))
+  if (!azb_strieq(pub, "Canonical") && !azb_strihas(offer, "ubuntu"))
     return 0;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (contains(offer, names[i][0])) {
+    if (azb_strihas(offer, names[i][0])) {
       memcpy(out, names[i][1], 6);
       return 1;
     }
@@ -113,15 +102,13 @@ static int parse_agent(const char *a, azb_span *os, azb_span *ver) {
   if (!azb_strnieq(a, prefix, i))
     return 0;
   os->p = a + i;
-  while ((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z') ||
-         isdigit_((unsigned char)a[i]))
+  while (azb_isalnum((unsigned char)a[i]))
     i++;
   os->n = (size_t)(a + i - os->p);
   if (os->n == 0 || a[i] != ' ')
     return 0;
   ver->p = a + ++i;
-  while ((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z') ||
-         isdigit_((unsigned char)a[i]) || a[i] == '.' || a[i] == '_' ||
+  while (azb_isalnum((unsigned char)a[i]) || a[i] == '.' || a[i] == '_' ||
          a[i] == '-')
     i++;
   ver->n = (size_t)(a + i - ver->p);
@@ -138,7 +125,7 @@ void azb_image_check_agent(azb_vctx *v, int imgidx, const char *agent) {
   if (agent == NULL)
     return;   /* a missing agent is the schema's to report */
   if (!parse_agent(agent, &os, &ver)) {
-    azb_image_pushquoted(L, agent, strlen(agent), '"');
+    azb_text_pushquoted(L, agent, strlen(agent), '"');
     azb_verror_at(v, "nodeAgentSKUId", "%s, got %s", AGENT_EXPECTED,
                   lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -217,7 +204,7 @@ static int check_node_agent(lua_State *L) {
   azb_image_check(&v, 1);
   azb_path_pop(&v);
   if (strlen(agent) != lua_rawlen(L, 2)) {   /* an embedded NUL */
-    azb_image_pushquoted(L, agent, lua_rawlen(L, 2), '"');
+    azb_text_pushquoted(L, agent, lua_rawlen(L, 2), '"');
     azb_verror_at(&v, "nodeAgentSKUId", "%s, got %s", AGENT_EXPECTED,
                   lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -237,7 +224,7 @@ static const luaL_Reg agent_funcs[] = {
 };
 
 void azb_agent_open(lua_State *L) {
-  azb_setfuncs(L, agent_funcs, 0);
+  luaL_setfuncs(L, agent_funcs, 0);
 }
 
 /* }====================================================== */

@@ -37,29 +37,9 @@ static const char BAD_IMAGE[] =
 ** =======================================================
 */
 
-static int isalnum_(int c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-         (c >= 'A' && c <= 'Z');
-}
-
-static int ishex(int c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-         (c >= 'A' && c <= 'F');
-}
-
-static int lower(int c) {
-  return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
-}
-
-/* Case-insensitive keyword match (local: azb_aux.c needs liblua). */
+/* Case-insensitive keyword match. */
 static int span_is(azb_span sp, const char *word) {
-  size_t n = strlen(word);
-  if (sp.n != n)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (lower((unsigned char)sp.p[i]) != lower((unsigned char)word[i]))
-      return 0;
-  return 1;
+  return strlen(word) == sp.n && azb_strnieq(sp.p, word, sp.n);
 }
 
 /* 8-4-4-4-12 hex digits */
@@ -72,7 +52,7 @@ static int is_guid(azb_span sp) {
     if (g > 0 && sp.p[i++] != '-')
       return 0;
     for (size_t k = 0; k < groups[g]; k++)
-      if (!ishex((unsigned char)sp.p[i++]))
+      if (!azb_isxdigit((unsigned char)sp.p[i++]))
         return 0;
   }
   return 1;
@@ -80,23 +60,28 @@ static int is_guid(azb_span sp) {
 
 /*
 ** 1-90 characters of letters, digits, '_', '-', '.', '(' and ')', not
-** ending in '.'. ARM also takes Unicode letters in group names, so bytes
-** >= 0x80 pass as letters and the length counts UTF-8 characters.
+** ending in '.'. ARM also takes Unicode letters in group names, so
+** well-formed UTF-8 sequences pass as letters and the length counts
+** characters (bytes that are not UTF-8 do not pass: the fuzzer found
+** that stray continuation bytes counted as nothing, so a "90-character"
+** group could be any number of bytes long).
 */
 static int is_resource_group(azb_span sp) {
-  size_t chars = 0;
+  size_t chars = 0, i = 0;
   if (sp.n == 0 || sp.p[sp.n - 1] == '.')
     return 0;
-  for (size_t i = 0; i < sp.n; i++) {
+  while (i < sp.n) {
     unsigned char c = (unsigned char)sp.p[i];
+    size_t n = 1;
     if (c >= 0x80) {
-      if ((c & 0xC0) != 0x80)
-        chars++;
+      n = azb_utf8_seq((const unsigned char *)sp.p + i, sp.n - i);
+      if (n == 0)
+        return 0;
     }
-    else if (isalnum_(c) || strchr("_-.()", c) != NULL)
-      chars++;
-    else
+    else if (!azb_isalnum(c) && strchr("_-.()", c) == NULL)
       return 0;
+    chars++;
+    i += n;
   }
   return chars >= 1 && chars <= 90;
 }
@@ -107,7 +92,7 @@ static int is_gallery(azb_span sp) {
     return 0;
   for (size_t i = 0; i < sp.n; i++) {
     unsigned char c = (unsigned char)sp.p[i];
-    if (!isalnum_(c) && c != '.' && c != '_')
+    if (!azb_isalnum(c) && c != '.' && c != '_')
       return 0;
   }
   return 1;
@@ -121,16 +106,16 @@ static int is_gallery(azb_span sp) {
 static int is_name_chars(azb_span sp) {
   for (size_t i = 0; i < sp.n; i++) {
     unsigned char c = (unsigned char)sp.p[i];
-    if (!isalnum_(c) && c != '_' && c != '-' && c != '.')
+    if (!azb_isalnum(c) && c != '_' && c != '-' && c != '.')
       return 0;
   }
   return 1;
 }
 
 static int is_image_name(azb_span sp) {
-  if (sp.n < 1 || sp.n > 80 || !isalnum_((unsigned char)sp.p[0]))
+  if (sp.n < 1 || sp.n > 80 || !azb_isalnum((unsigned char)sp.p[0]))
     return 0;
-  if (!isalnum_((unsigned char)sp.p[sp.n - 1]) && sp.p[sp.n - 1] != '_')
+  if (!azb_isalnum((unsigned char)sp.p[sp.n - 1]) && sp.p[sp.n - 1] != '_')
     return 0;
   return is_name_chars(sp);
 }
@@ -140,8 +125,8 @@ static int is_image_name(azb_span sp) {
 ** public names ("{prefix}-{guid}") carry '-', unlike gallery names.
 */
 static int is_unique_name(azb_span sp) {
-  if (sp.n < 1 || sp.n > 160 || !isalnum_((unsigned char)sp.p[0]) ||
-      !isalnum_((unsigned char)sp.p[sp.n - 1]))
+  if (sp.n < 1 || sp.n > 160 || !azb_isalnum((unsigned char)sp.p[0]) ||
+      !azb_isalnum((unsigned char)sp.p[sp.n - 1]))
     return 0;
   return is_name_chars(sp);
 }

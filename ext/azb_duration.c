@@ -25,8 +25,6 @@ static int upper(int c) {
   return (c >= 'a' && c <= 'z') ? c - 'a' + 'A' : c;
 }
 
-static int isdigit_(int c) { return c >= '0' && c <= '9'; }
-
 static int rank_of(int d, int intime) {
   switch (d) {
     case 'Y': return intime ? R_NONE : R_YEAR;
@@ -82,7 +80,7 @@ const char *azb_duration_parse(const char *s, size_t len, double *seconds) {
     if (s[i] == '-' || s[i] == '+')
       return "negative durations are not allowed";
     start = i;
-    while (i < len && isdigit_((unsigned char)s[i])) {
+    while (i < len && azb_isdigit((unsigned char)s[i])) {
       /* anything past 10000 days is refused below; stop before overflow */
       if (whole < 100000000000000ULL)
         whole = whole * 10 + (unsigned)(s[i] - '0');
@@ -94,7 +92,7 @@ const char *azb_duration_parse(const char *s, size_t len, double *seconds) {
     if (i < len && (s[i] == '.' || s[i] == ',')) {
       size_t fstart = ++i;
       hasfrac = 1;
-      while (i < len && isdigit_((unsigned char)s[i])) {
+      while (i < len && azb_isdigit((unsigned char)s[i])) {
         if (fscale < 1000000000000000000ULL) {  /* 18 digits are plenty */
           frac = frac * 10 + (unsigned)(s[i] - '0');
           fscale *= 10;

@@ -25,107 +25,14 @@ static const char URN_EXPECTED[] =
 
 /*
 ** {======================================================
-** Message helpers (shared with the plan area)
+** Message helpers
 ** =======================================================
 */
-
-#define QUOTE_MAX 80   /* bytes of input shown in a message */
-
-void azb_image_pushquoted(lua_State *L, const char *s, size_t len, char q) {
-  luaL_Buffer b;
-  size_t n = len, i;
-  if (n > QUOTE_MAX) {   /* cut at a character boundary */
-    n = QUOTE_MAX;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-      n--;
-  }
-  luaL_buffinit(L, &b);
-  luaL_addchar(&b, q);
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == (unsigned char)q || c == '\\') {
-      luaL_addchar(&b, '\\');
-      luaL_addchar(&b, (char)c);
-    }
-    else if (c == '\n')
-      luaL_addstring(&b, "\\n");
-    else if (c == '\r')
-      luaL_addstring(&b, "\\r");
-    else if (c == '\t')
-      luaL_addstring(&b, "\\t");
-    else if (c < 0x20 || c == 0x7f) {
-      char esc[5] = { '\\', (char)('0' + c / 100), (char)('0' + c / 10 % 10),
-                      (char)('0' + c % 10), '\0' };
-      luaL_addstring(&b, esc);
-    }
-    else
-      luaL_addchar(&b, (char)c);
-  }
-  if (n < len)
-    luaL_addstring(&b, "...");
-  luaL_addchar(&b, q);
-  luaL_pushresult(&b);
-}
-
-/* The known name a typo most likely meant, or NULL. */
-static const char *suggest(const char *k, size_t kl, const char *const *known) {
-  const char *best = NULL;
-  int bestd = 3;
-  for (int i = 0; known[i] != NULL; i++) {
-    size_t n = strlen(known[i]);
-    int d = azb_typo_distance(k, kl, known[i], n);
-    if (d == 0)              /* differs only in case */
-      return known[i];
-    if (kl >= 3 && d < bestd) {   /* short keys suggest nonsense */
-      bestd = d;
-      best = known[i];
-    }
-  }
-  return best;
-}
-
-static int known_index(const char *k, size_t kl, const char *const *known) {
-  for (int i = 0; known[i] != NULL; i++)
-    if (strlen(known[i]) == kl && memcmp(known[i], k, kl) == 0)
-      return i;
-  return -1;
-}
-
-int azb_image_checkkeys(azb_vctx *v, int idx, const char *const *known) {
-  lua_State *L = v->L;
-  int count = 0;
-  idx = lua_absindex(L, idx);
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    if (lua_type(L, -2) != LUA_TSTRING) {
-      azb_verror(v, "unexpected %s key (field names are strings)",
-                 luaL_typename(L, -2));
-      count++;
-    }
-    else {
-      size_t kl;
-      const char *k = lua_tolstring(L, -2, &kl);   /* a string: no convert */
-      if (known_index(k, kl, known) < 0) {
-        const char *hint = suggest(k, kl, known);
-        azb_image_pushquoted(L, k, kl, '\'');
-        if (hint != NULL)
-          azb_verror(v, "unknown field %s (did you mean '%s'?)",
-                     lua_tostring(L, -1), hint);
-        else
-          azb_verror(v, "unknown field %s", lua_tostring(L, -1));
-        lua_pop(L, 1);
-        count++;
-      }
-    }
-    lua_pop(L, 1);
-  }
-  return count;
-}
 
 /* Record "<why>, got <quoted span>" at the current path extended by key. */
 static void span_error(azb_vctx *v, const char *key, const char *why,
                        azb_span where) {
-  azb_image_pushquoted(v->L, where.p, where.n, '"');
+  azb_text_pushquoted(v->L, where.p, where.n, '"');
   if (key != NULL)
     azb_verror_at(v, key, "%s, got %s", why, lua_tostring(v->L, -1));
   else
@@ -221,7 +128,8 @@ static void check_table(azb_vctx *v, int idx) {
   const char *val[NFIELDS];
   size_t len[NFIELDS];
   int present[NFIELDS], nmarket = 0, nids = 0, firstid = -1;
-  azb_image_checkkeys(v, idx, ref_fields);
+  uint64_t meant = 0;
+  azb_vcheck_keys(v, idx, AZB_NAMES(ref_fields), &meant);
   /* fixed order, so the first problem reported does not depend on hashing */
   for (int f = 0; f < NFIELDS; f++) {
     int t = rawgetfield(L, idx, ref_fields[f]);
@@ -253,10 +161,12 @@ static void check_table(azb_vctx *v, int idx) {
                       "the image one way only", ref_fields[firstid]);
     }
   }
-  if (nids == 0 && nmarket == 0)
-    azb_verror(v, "expected publisher, offer and sku, or one of "
-               "virtualMachineImageId, sharedGalleryImageId or "
-               "communityGalleryImageId");
+  if (nids == 0 && nmarket == 0) {
+    if (meant == 0)   /* else a misspelt field said what was meant */
+      azb_vmissing(v, "expected publisher, offer and sku, or one of "
+                   "virtualMachineImageId, sharedGalleryImageId or "
+                   "communityGalleryImageId");
+  }
   else if (nids > 0) {
     for (int f = F_PUBLISHER; f <= F_SKU; f++)
       if (present[f]) {
@@ -273,9 +183,9 @@ static void check_table(azb_vctx *v, int idx) {
   }
   else {
     for (int f = F_PUBLISHER; f <= F_SKU; f++)
-      if (!present[f])
-        azb_verror_at(v, ref_fields[f], "required field missing (a "
-                      "marketplace image needs publisher, offer and sku)");
+      if (!present[f] && !(meant & ((uint64_t)1 << f)))
+        azb_vmissing_at(v, ref_fields[f], "required field missing (a "
+                        "marketplace image needs publisher, offer and sku)");
   }
   newref(L, NFIELDS);
   for (int f = 0; f < NFIELDS; f++)
@@ -347,8 +257,7 @@ static void check_string(azb_vctx *v, int idx) {
   setlfield(L, ref_fields[field_for(id.kind)], s, n);
 }
 
-/* Does the value at idx carry the ImageReference metatable? */
-static int is_ref(lua_State *L, int idx) {
+int azb_image_is(lua_State *L, int idx) {
   int r = 0;
   if (lua_getmetatable(L, idx)) {
     luaL_getmetatable(L, AZB_IMAGEREF);
@@ -369,16 +278,12 @@ void azb_image_check(azb_vctx *v, int idx) {
       break;
     case LUA_TTABLE:
       check_table(v, idx);
-      if (v->nerrors == before && is_ref(L, idx)) {
+      if (v->nerrors == before && azb_image_is(L, idx)) {
         lua_pop(L, 1);          /* still valid: keep its identity */
         lua_pushvalue(L, idx);
       }
       break;
-    case LUA_TNIL:
-      azb_verror(v, "required field missing");
-      lua_pushnil(L);
-      break;
-    default:
+    default:   /* nil too: the walker reports a missing field itself */
       azb_verror(v, "expected table or string, got %s", luaL_typename(L, idx));
       lua_pushnil(L);
       break;
@@ -456,7 +361,7 @@ static int classify(lua_State *L, int idx, azb_armid *id, azb_span *src) {
 static int check_ref(lua_State *L, azb_armid *id) {
   azb_span src;
   int k;
-  if (!lua_istable(L, 1) || !is_ref(L, 1))
+  if (!lua_istable(L, 1) || !azb_image_is(L, 1))
     luaL_typeerror(L, 1, AZB_IMAGEREF);
   k = classify(L, 1, id, &src);
   if (k == K_INVALID)
@@ -580,8 +485,12 @@ static const luaL_Reg image_funcs[] = {
 
 void azb_image_open(lua_State *L) {
   azb_newclass(L, AZB_IMAGEREF, ref_meta, ref_methods);
+  /* setmetatable(ref, nil) would make a checked reference a plain table:
+  ** refuse it (getmetatable still returns the class) */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
-  azb_setfuncs(L, image_funcs, 0);
+  luaL_setfuncs(L, image_funcs, 0);
 }
 
 /* }====================================================== */

@@ -1,19 +1,29 @@
 /*
-** azb_json.c: JSON out, in C. Debian's lua-cjson writes "/" as "\/",
-** cannot tell an empty array from an empty object and decodes every
-** number as a float; REST bodies need better, so the core writes them:
-** descriptor-driven when the value's metatable (or a kind) names a body,
-** generic otherwise. Also core.array, core.null and core.json_normalize.
+** azb_json.c: JSON text in and out, in C (see the README for what
+** lua-cjson 2.1.0 cannot do that made this necessary). The encoder writes
+** a body by the descriptor its caller passes, or any value generically;
+** the decoder is strict RFC 8259 and keeps arrays apart from objects
+** (AZB_ARRAY) and integers apart from floats. Registers core.json_decode,
+** core.array and core.null (core.json_encode is the walker's: a body is
+** validated where it is encoded).
+** Uses azb_aux.c and azb_text.c only; it never calls the walker, which
+** calls it (and may pass a shaper back for tables it knows).
 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "azb_schema.h"
+#include "azb.h"
 
-#define NORMALIZE_DEPTH  1000   /* lua-cjson's default decode depth */
 #define MAX_SAFE_INT     9007199254740992.0   /* 2^53 */
+#define STR_(x)          #x
+#define STR(x)           STR_(x)
+#define DECODE_DEPTH_MAX 1000                 /* the most opts.depth may ask */
+
+static int isnull(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
+}
 
 
 /*
@@ -51,45 +61,42 @@ static int jbuf_gc(lua_State *L) {
 
 /*
 ** {======================================================
-** Encoder: a walk over the value with everything on L's stack
+** Encoder
 ** =======================================================
 */
 
-/* fixed slots above 'base' */
-#define S_VISITING  1   /* tables being encoded: cycle detection */
-#define S_ARRAYMT   2   /* AZB_ARRAY metatable */
-#define S_IMAGEMT   3   /* AZB_IMAGEREF metatable */
-#define S_BUF       4   /* the jbuf box */
-
 typedef struct jenc {
   lua_State *L;
-  jbuf *b;
   azb_vctx *v;
-  int base;
+  jbuf *b;
+  azb_json_shaper shaper;
+  int arraymt;                       /* stack index of AZB_ARRAY's metatable */
   int depth;
+  const void *open[AZB_JSON_DEPTH];  /* tables being written: cycles */
 } jenc;
 
-static void jadd(jenc *e, const char *s, size_t n) {
+static void jgrow(jenc *e, size_t n) {
   jbuf *b = e->b;
-  if (n == 0)
-    return;
-  if (b->cap - b->n < n) {
-    void *ud, *np;
-    lua_Alloc alloc = lua_getallocf(e->L, &ud);
-    size_t cap = b->cap < 256 ? 256 : b->cap;
-    while (cap - b->n < n) {
-      if (cap > ((size_t)-1) / 2)
-        luaL_error(e->L, "not enough memory");
-      cap *= 2;
-    }
-    np = alloc(ud, b->p, b->cap, cap);
-    if (np == NULL)
+  void *ud, *np;
+  lua_Alloc alloc = lua_getallocf(e->L, &ud);
+  size_t cap = b->cap < 256 ? 256 : b->cap;
+  while (cap - b->n < n) {
+    if (cap > ((size_t)-1) / 2)
       luaL_error(e->L, "not enough memory");
-    b->p = (char *)np;
-    b->cap = cap;
+    cap *= 2;
   }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
+  np = alloc(ud, b->p, b->cap, cap);
+  if (np == NULL)
+    luaL_error(e->L, "not enough memory");
+  b->p = (char *)np;
+  b->cap = cap;
+}
+
+static void jadd(jenc *e, const char *s, size_t n) {
+  if (e->b->cap - e->b->n < n)
+    jgrow(e, n);
+  memcpy(e->b->p + e->b->n, s, n);
+  e->b->n += n;
 }
 
 static void jadds(jenc *e, const char *s) {
@@ -97,45 +104,29 @@ static void jadds(jenc *e, const char *s) {
 }
 
 static void jaddc(jenc *e, char c) {
-  jadd(e, &c, 1);
+  if (e->b->cap == e->b->n)
+    jgrow(e, 1);
+  e->b->p[e->b->n++] = c;
 }
 
 static int enc_value(jenc *e, int idx);
 static int enc_object(jenc *e, const azb_object *o, int idx);
 
-/* Record the problem at the current path; the caller abandons the buffer. */
+/* Record the problem at the current path; the caller abandons the text. */
 static int jfail(jenc *e, const char *what, const char *arg) {
   azb_verror(e->v, what, arg);
   return 0;
 }
 
-static int jtype(jenc *e, const char *want, int idx) {
-  azb_verror(e->v, "expected %s, got %s", want, azb_sch_typename(e->L, idx));
-  return 0;
-}
-
 static int enter(jenc *e, int idx) {
-  lua_State *L = e->L;
-  int seen;
-  if (e->depth >= AZB_JSON_DEPTH || !lua_checkstack(L, 8))
-    return jfail(e, "nested too deeply (more than %s levels)", "64");
-  lua_pushvalue(L, idx);
-  seen = lua_rawget(L, e->base + S_VISITING) != LUA_TNIL;
-  lua_pop(L, 1);
-  if (seen)
-    return jfail(e, "cannot encode a cyclic table%s", "");
-  lua_pushvalue(L, idx);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, e->base + S_VISITING);
-  e->depth++;
+  const void *p = lua_topointer(e->L, idx);
+  if (e->depth >= AZB_JSON_DEPTH || !lua_checkstack(e->L, 8))
+    return jfail(e, "nested too deeply (more than %s levels)", STR(AZB_JSON_DEPTH));
+  for (int i = 0; i < e->depth; i++)
+    if (e->open[i] == p)
+      return jfail(e, "cannot encode a cyclic table%s", "");
+  e->open[e->depth++] = p;
   return 1;
-}
-
-static void leave(jenc *e, int idx) {
-  lua_pushvalue(e->L, idx);
-  lua_pushnil(e->L);
-  lua_rawset(e->L, e->base + S_VISITING);
-  e->depth--;
 }
 
 static int enc_string(jenc *e, const char *s, size_t len) {
@@ -170,8 +161,8 @@ static int enc_string(jenc *e, const char *s, size_t len) {
     if (*esc)
       jadds(e, esc);
     else {
-      char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-      jadds(e, u);
+      char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      jadd(e, u, 6);
     }
     i++;
   }
@@ -236,9 +227,6 @@ static void scan_keys(jenc *e, int idx, keyinfo *k) {
   }
 }
 
-/* The sequence 1..n at idx; each element by f (descriptor) or generically. */
-static int enc_seq(jenc *e, int idx, lua_Integer n, const azb_field *f);
-
 static int is_sequence(jenc *e, const keyinfo *k) {
   if (k->nstr == 0 && k->nother == 0 && k->maxk == k->nint)
     return 1;
@@ -247,6 +235,26 @@ static int is_sequence(jenc *e, const keyinfo *k) {
                  k->nother > 0 ? lua_typename(e->L, k->othertype) : "string");
   lua_pushfstring(e->L, "%I", (LUAI_UACINT)k->maxk);
   return jfail(e, "expected array, got table with key %s", lua_tostring(e->L, -1));
+}
+
+/* The sequence 1..n at idx, each element generically. */
+static int enc_seq(jenc *e, int idx, lua_Integer n) {
+  lua_State *L = e->L;
+  jaddc(e, '[');
+  for (lua_Integer i = 1; i <= n; i++) {
+    int ok;
+    if (i > 1)
+      jaddc(e, ',');
+    lua_rawgeti(L, idx, i);
+    azb_path_index(e->v, i);
+    ok = enc_value(e, lua_gettop(L));
+    azb_path_pop(e->v);
+    lua_pop(L, 1);
+    if (!ok)
+      return 0;
+  }
+  jaddc(e, ']');
+  return 1;
 }
 
 typedef struct keyref { const char *s; size_t n; } keyref;
@@ -270,9 +278,7 @@ static int enc_sorted(jenc *e, int idx, lua_Integer nkeys) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {   /* strings stay anchored by the table */
     lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING)   /* the stack is reset on failure */
-      return jfail(e, "unexpected key of type %s", luaL_typename(L, -1));
-    if (i < nkeys) {
+    if (i < nkeys) {           /* string keys only: the caller counted */
       keys[i].s = lua_tolstring(L, -1, &keys[i].n);
       i++;
     }
@@ -282,13 +288,14 @@ static int enc_sorted(jenc *e, int idx, lua_Integer nkeys) {
   for (lua_Integer k = 0; k < i && ok; k++) {
     if (k > 0)
       jaddc(e, ',');
-    if (!enc_string(e, keys[k].s, keys[k].n))
-      ok = 0;
+    if (!azb_utf8_valid(keys[k].s, keys[k].n))
+      ok = jfail(e, "a key is not valid UTF-8%s", "");
     else {
+      enc_string(e, keys[k].s, keys[k].n);
       jaddc(e, ':');
       lua_pushlstring(L, keys[k].s, keys[k].n);
       lua_rawget(L, idx);
-      azb_path_key(e->v, keys[k].s);
+      azb_path_lkey(e->v, keys[k].s, keys[k].n);
       ok = enc_value(e, lua_gettop(L));
       azb_path_pop(e->v);
       lua_pop(L, 1);
@@ -300,58 +307,64 @@ static int enc_sorted(jenc *e, int idx, lua_Integer nkeys) {
   return ok;
 }
 
-/* A free-form object (MAP fields and plain tables with string keys). */
-static int enc_generic_object(jenc *e, int idx, const keyinfo *k) {
-  if (k->nint > 0 || k->nother > 0)
-    return jfail(e, "expected string keys, got key of type %s",
-                 k->nother > 0 ? lua_typename(e->L, k->othertype) : "number");
-  return enc_sorted(e, idx, k->nstr);
-}
-
-static int metatable_is(lua_State *L, int idx, int slot) {
-  int r;
-  if (!lua_getmetatable(L, idx))
-    return 0;
-  r = lua_rawequal(L, -1, slot);
-  lua_pop(L, 1);
-  return r;
-}
-
-static int enc_table(jenc *e, int idx) {
+/* A table by its keys: an array when marked or a sequence, else an
+** object with string keys. */
+static int enc_plain(jenc *e, int idx, int marked) {
   keyinfo k;
-  const azb_kind *kind = azb_schema_of(e->L, idx);
   int ok;
-  if (kind != NULL)
-    return enc_object(e, kind->object, idx);
-  if (metatable_is(e->L, idx, e->base + S_IMAGEMT))
-    return enc_object(e, &azb_BatchVmImageReference, idx);
   if (!enter(e, idx))
     return 0;
   scan_keys(e, idx, &k);
-  if (metatable_is(e->L, idx, e->base + S_ARRAYMT) ||
-      (k.nint > 0 && k.nstr == 0 && k.nother == 0))
-    ok = is_sequence(e, &k) && enc_seq(e, idx, k.nint, NULL);
+  if (marked || (k.nint > 0 && k.nstr == 0 && k.nother == 0))
+    ok = is_sequence(e, &k) && enc_seq(e, idx, k.nint);
   else if (k.nstr + k.nint + k.nother == 0) {
-    jadds(e, "{}");
+    jadd(e, "{}", 2);
     ok = 1;
   }
-  else if (k.nstr > 0 && k.nint > 0 && k.nother == 0)
-    ok = jfail(e, "cannot encode a table with both array and object keys%s", "");
+  else if (k.nint > 0 || k.nother > 0)
+    ok = k.nstr > 0 && k.nother == 0
+         ? jfail(e, "cannot encode a table with both array and object keys%s", "")
+         : jfail(e, "expected string keys, got key of type %s",
+                 k.nother > 0 ? lua_typename(e->L, k.othertype) : "number");
   else
-    ok = enc_generic_object(e, idx, &k);
-  if (ok)
-    leave(e, idx);
+    ok = enc_sorted(e, idx, k.nstr);
+  e->depth--;
   return ok;
+}
+
+static int enc_table(jenc *e, int idx) {
+  lua_State *L = e->L;
+  int marked = 0;
+  if (lua_getmetatable(L, idx)) {
+    marked = lua_rawequal(L, -1, e->arraymt);
+    lua_pop(L, 1);
+    if (!marked && e->shaper != NULL) {
+      const azb_object *o = NULL;
+      int r = e->shaper(e->v, idx, &o), ok;
+      if (r < 0)
+        return 0;
+      if (r > 0) {
+        ok = o != NULL ? enc_object(e, o, lua_gettop(L))
+                       : enc_plain(e, lua_gettop(L), 0);
+        lua_pop(L, 1);
+        return ok;
+      }
+    }
+  }
+  return enc_plain(e, idx, marked);
 }
 
 static int enc_value(jenc *e, int idx) {
   lua_State *L = e->L;
   switch (lua_type(L, idx)) {
     case LUA_TNIL:
-      jadds(e, "null");
+      jadd(e, "null", 4);
       return 1;
     case LUA_TBOOLEAN:
-      jadds(e, lua_toboolean(L, idx) ? "true" : "false");
+      if (lua_toboolean(L, idx))
+        jadd(e, "true", 4);
+      else
+        jadd(e, "false", 5);
       return 1;
     case LUA_TNUMBER:
       return enc_number(e, idx);
@@ -363,8 +376,8 @@ static int enc_value(jenc *e, int idx) {
     case LUA_TTABLE:
       return enc_table(e, idx);
     case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, idx) == NULL) {   /* cjson.null */
-        jadds(e, "null");
+      if (lua_touserdata(L, idx) == NULL) {   /* core.null */
+        jadd(e, "null", 4);
         return 1;
       }
       /* FALLTHROUGH */
@@ -373,75 +386,18 @@ static int enc_value(jenc *e, int idx) {
   }
 }
 
-/* A field by its descriptor ('elem': an element of an ARRAY or MAP). */
-static int enc_field(jenc *e, const azb_field *f, int elem, int idx) {
+/* An array of objects of descriptor o (a walker's copy). */
+static int enc_objects(jenc *e, const azb_object *o, int idx) {
   lua_State *L = e->L;
-  azb_type t = elem ? f->elem : f->type;
-  int lt = lua_type(L, idx);
-  switch (t) {
-    case AZB_T_STRING: case AZB_T_ENUM: case AZB_T_DURATION: {
-      size_t len;
-      const char *s;
-      if (lt != LUA_TSTRING)
-        return jtype(e, "string", idx);
-      s = lua_tolstring(L, idx, &len);
-      return enc_string(e, s, len);
-    }
-    case AZB_T_INT:
-      if (lt != LUA_TNUMBER || (!lua_isinteger(L, idx) &&
-          (lua_tonumber(L, idx) != floor(lua_tonumber(L, idx)) ||
-           fabs(lua_tonumber(L, idx)) > MAX_SAFE_INT)))
-        return jtype(e, "integer", idx);
-      return enc_number(e, idx);
-    case AZB_T_BOOL:
-      if (lt != LUA_TBOOLEAN)
-        return jtype(e, "boolean", idx);
-      jadds(e, lua_toboolean(L, idx) ? "true" : "false");
-      return 1;
-    case AZB_T_OBJECT: case AZB_T_CUSTOM:
-      if (lt != LUA_TTABLE)
-        return jtype(e, "table", idx);
-      return enc_object(e, f->object, idx);
-    case AZB_T_ARRAY: {
-      keyinfo k;
-      int ok;
-      if (lt != LUA_TTABLE)
-        return jtype(e, "array", idx);
-      if (!enter(e, idx))
-        return 0;
-      scan_keys(e, idx, &k);
-      ok = is_sequence(e, &k) && enc_seq(e, idx, k.nint, f);
-      if (ok)
-        leave(e, idx);
-      return ok;
-    }
-    case AZB_T_MAP: {
-      keyinfo k;
-      int ok;
-      if (lt != LUA_TTABLE)
-        return jtype(e, "table", idx);
-      if (!enter(e, idx))
-        return 0;
-      scan_keys(e, idx, &k);
-      ok = enc_generic_object(e, idx, &k);
-      if (ok)
-        leave(e, idx);
-      return ok;
-    }
-  }
-  return 0;
-}
-
-static int enc_seq(jenc *e, int idx, lua_Integer n, const azb_field *f) {
-  lua_State *L = e->L;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
   jaddc(e, '[');
   for (lua_Integer i = 1; i <= n; i++) {
     int ok;
     if (i > 1)
       jaddc(e, ',');
-    lua_rawgeti(L, idx, i);
     azb_path_index(e->v, i);
-    ok = f != NULL ? enc_field(e, f, 1, lua_gettop(L)) : enc_value(e, lua_gettop(L));
+    ok = lua_rawgeti(L, idx, i) == LUA_TTABLE ? enc_object(e, o, lua_gettop(L))
+                                              : enc_value(e, lua_gettop(L));
     azb_path_pop(e->v);
     lua_pop(L, 1);
     if (!ok)
@@ -451,32 +407,22 @@ static int enc_seq(jenc *e, int idx, lua_Integer n, const azb_field *f) {
   return 1;
 }
 
+/*
+** A body the walker built, in the descriptor's key order. The walker
+** checked every value, so only the shape is read here; values that are
+** not objects are written generically.
+*/
 static int enc_object(jenc *e, const azb_object *o, int idx) {
   lua_State *L = e->L;
   int first = 1;
-  if (!enter(e, idx))
-    return 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {   /* nothing may be dropped silently */
-    size_t len;
-    const char *key;
-    size_t i;
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING)   /* the stack is reset on failure */
-      return jfail(e, "unexpected key of type %s", luaL_typename(L, -1));
-    key = lua_tolstring(L, -1, &len);
-    for (i = 0; i < o->nfields; i++)
-      if (strlen(o->fields[i].name) == len && memcmp(o->fields[i].name, key, len) == 0)
-        break;
-    if (i == o->nfields)
-      return jfail(e, "unknown field '%s'", azb_sch_pushshort(L, key, len));
-  }
+  luaL_checkstack(L, 4, "json");   /* descriptors nest a few levels only */
   jaddc(e, '{');
   for (size_t i = 0; i < o->nfields; i++) {
     const azb_field *f = &o->fields[i];
-    int ok;
+    int ok, t;
     lua_pushstring(L, f->name);
-    if (lua_rawget(L, idx) == LUA_TNIL || azb_sch_isnull(L, -1)) {
+    t = lua_rawget(L, idx);
+    if (t == LUA_TNIL || isnull(L, -1)) {
       lua_pop(L, 1);
       continue;
     }
@@ -485,50 +431,548 @@ static int enc_object(jenc *e, const azb_object *o, int idx) {
     first = 0;
     jaddc(e, '"');
     jadds(e, f->name);
-    jadds(e, "\":");
+    jadd(e, "\":", 2);
     azb_path_key(e->v, f->name);
-    ok = enc_field(e, f, 0, lua_gettop(L));
+    if (t == LUA_TTABLE && (f->type == AZB_T_OBJECT || f->type == AZB_T_CUSTOM))
+      ok = enc_object(e, f->object, lua_gettop(L));
+    else if (t == LUA_TTABLE && f->type == AZB_T_ARRAY && f->elem == AZB_T_OBJECT)
+      ok = enc_objects(e, f->object, lua_gettop(L));
+    else
+      ok = enc_value(e, lua_gettop(L));
     azb_path_pop(e->v);
     lua_pop(L, 1);
     if (!ok)
       return 0;
   }
   jaddc(e, '}');
-  leave(e, idx);
   return 1;
 }
 
-int azb_json_encode_value(lua_State *L, int idx, const azb_kind *kind) {
-  azb_vctx v;
+int azb_json_encode(azb_vctx *v, int idx, const azb_object *o,
+                    azb_json_shaper shaper) {
+  lua_State *L = v->L;
+  int base = lua_gettop(L), ok;
   jenc e;
-  int ok;
   idx = lua_absindex(L, idx);
-  if (kind == NULL && lua_type(L, idx) == LUA_TTABLE)
-    kind = azb_schema_of(L, idx);
-  azb_vctx_init(&v, L, kind != NULL ? kind->root : "value");
   e.L = L;
-  e.v = &v;
-  e.base = lua_gettop(L);
+  e.v = v;
+  e.shaper = shaper;
   e.depth = 0;
-  lua_newtable(L);                                   /* S_VISITING */
-  luaL_getmetatable(L, AZB_ARRAY);                   /* S_ARRAYMT */
-  luaL_getmetatable(L, AZB_IMAGEREF);                /* S_IMAGEMT */
-  e.b = (jbuf *)lua_newuserdatauv(L, sizeof(jbuf), 0);   /* S_BUF */
+  luaL_checkstack(L, 8, "json");
+  luaL_getmetatable(L, AZB_ARRAY);
+  e.arraymt = lua_gettop(L);
+  e.b = (jbuf *)lua_newuserdatauv(L, sizeof(jbuf), 0);
   memset(e.b, 0, sizeof *e.b);
   luaL_setmetatable(L, AZB_JSONBUF);
-  if (kind != NULL)
-    ok = lua_type(L, idx) == LUA_TTABLE ? enc_object(&e, kind->object, idx)
-                                        : jtype(&e, "table", idx);
+  if (o != NULL && lua_type(L, idx) == LUA_TTABLE)
+    ok = enc_object(&e, o, idx);
   else
     ok = enc_value(&e, idx);
-  if (ok) {
+  if (ok)
     lua_pushlstring(L, e.b->p != NULL ? e.b->p : "", e.b->n);
-    jbuf_free(L, e.b);   /* now, not at the next collection */
+  jbuf_free(L, e.b);   /* now, not at the next collection */
+  if (ok) {
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+  }
+  else
+    lua_settop(L, base);
+  return ok;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Decoder: RFC 8259, onto the Lua stack. Errors unwind by return value;
+** the caller resets the stack. Strings, tables and numbers are Lua's
+** own objects, so an out-of-memory error leaks nothing.
+** =======================================================
+*/
+
+typedef struct jdec {
+  lua_State *L;
+  const unsigned char *s, *p, *end;
+  int depth, maxdepth;
+  int arraymt;                 /* stack index of AZB_ARRAY's metatable */
+  const char *why;             /* first problem, NULL while none */
+  const unsigned char *at;     /* where */
+  int showchar;                /* why is "unexpected character": quote it */
+} jdec;
+
+static int derr(jdec *d, const unsigned char *at, const char *why) {
+  d->why = why;
+  d->at = at;
+  d->showchar = 0;
+  return 0;
+}
+
+/* "unexpected character 'x'", or "unexpected end of input" at the end */
+static int dunexpected(jdec *d, const unsigned char *at) {
+  if (at >= d->end)
+    return derr(d, d->end, "unexpected end of input");
+  derr(d, at, "unexpected character");
+  d->showchar = 1;
+  return 0;
+}
+
+static void skip_ws(jdec *d) {
+  const unsigned char *p = d->p;
+  while (p < d->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    p++;
+  d->p = p;
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Four hex digits at p (p + 4 <= end checked by the caller), or -1. */
+static long hex4(const unsigned char *p) {
+  long v = 0;
+  for (int i = 0; i < 4; i++) {
+    int h = hexval(p[i]);
+    if (h < 0)
+      return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+static size_t put_utf8(char *out, unsigned long cp) {
+  if (cp < 0x80) {
+    out[0] = (char)cp;
     return 1;
   }
-  jbuf_free(L, e.b);
-  lua_settop(L, e.base);   /* errors and warnings stay */
-  return azb_vctx_fail(&v);
+  if (cp < 0x800) {
+    out[0] = (char)(0xC0 | (cp >> 6));
+    out[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = (char)(0xE0 | (cp >> 12));
+    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  out[0] = (char)(0xF0 | (cp >> 18));
+  out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  out[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* The escapes of s[0..n), already scanned; decoded text is never longer. */
+static int unescape(jdec *d, const unsigned char *s, size_t n) {
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(d->L, &b, n);
+  const unsigned char *p = s, *end = s + n;
+  size_t o = 0;
+  while (p < end) {
+    unsigned long cp;
+    if (*p != '\\') {
+      out[o++] = (char)*p++;
+      continue;
+    }
+    switch (p[1]) {   /* the scan checked the byte after each '\' */
+      case 'b': out[o++] = '\b'; p += 2; continue;
+      case 'f': out[o++] = '\f'; p += 2; continue;
+      case 'n': out[o++] = '\n'; p += 2; continue;
+      case 'r': out[o++] = '\r'; p += 2; continue;
+      case 't': out[o++] = '\t'; p += 2; continue;
+      case 'u': break;
+      default: out[o++] = (char)p[1]; p += 2; continue;   /* " \ / */
+    }
+    {
+      long h = end - p >= 6 ? hex4(p + 2) : -1;
+      if (h < 0)
+        return derr(d, p, "invalid \\u escape");
+      cp = (unsigned long)h;
+    }
+    if (cp >= 0xD800 && cp <= 0xDBFF) {   /* a pair, or nothing */
+      long lo = end - p >= 12 && p[6] == '\\' && p[7] == 'u' ? hex4(p + 8) : -1;
+      if (lo < 0xDC00 || lo > 0xDFFF)
+        return derr(d, p, "lone surrogate in \\u escape");
+      cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned long)lo - 0xDC00);
+      p += 6;
+    }
+    else if (cp >= 0xDC00 && cp <= 0xDFFF)
+      return derr(d, p, "lone surrogate in \\u escape");
+    o += put_utf8(out + o, cp);
+    p += 6;
+  }
+  luaL_pushresultsize(&b, o);
+  return 1;
+}
+
+/* The string at d->p (its '"'); pushes it. */
+static int dec_string(jdec *d) {
+  const unsigned char *start = ++d->p, *p = start, *end = d->end;
+  int escapes = 0;
+  for (;;) {
+    unsigned c;
+    if (p >= end)
+      return derr(d, end, "unterminated string");
+    c = *p;
+    if (c == '"')
+      break;
+    if (c == '\\') {
+      escapes = 1;
+      if (end - p < 2)
+        return derr(d, end, "unterminated string");
+      if (p[1] == '\0' || strchr("\"\\/bfnrtu", p[1]) == NULL)
+        return derr(d, p, "invalid escape");
+      p += 2;
+    }
+    else if (c < 0x20)
+      return derr(d, p, "control character in string");
+    else if (c < 0x80)
+      p++;
+    else {
+      size_t n = azb_utf8_seq(p, (size_t)(end - p));
+      if (n == 0)
+        return derr(d, p, "invalid UTF-8");
+      p += n;
+    }
+  }
+  d->p = p + 1;
+  if (!escapes) {
+    lua_pushlstring(d->L, (const char *)start, (size_t)(p - start));
+    return 1;
+  }
+  return unescape(d, start, (size_t)(p - start));
+}
+
+/* A float from the number text s[0..n); pushes it. */
+static int push_float(jdec *d, const unsigned char *s, size_t n) {
+  lua_State *L = d->L;
+  char buf[128];
+  size_t ok;
+  lua_Number x;
+  if (n < sizeof buf) {   /* lua_stringtonumber copes with the locale */
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    ok = lua_stringtonumber(L, buf);
+  }
+  else {
+    lua_pushlstring(L, (const char *)s, n);
+    ok = lua_stringtonumber(L, lua_tostring(L, -1));
+    if (ok)
+      lua_remove(L, -2);
+    else
+      lua_pop(L, 1);
+  }
+  if (!ok)   /* cannot happen for text the grammar accepted */
+    return derr(d, s, "invalid number");
+  x = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (isinf(x))
+    return derr(d, s, "number out of range");
+  lua_pushnumber(L, x);   /* a float, even if Lua read an integer */
+  return 1;
+}
+
+static const unsigned char *digits(const unsigned char *p, const unsigned char *end) {
+  while (p < end && *p >= '0' && *p <= '9')
+    p++;
+  return p;
+}
+
+/*
+** Integral values come back as integers: any integer literal within
+** int64, and fractions or exponents that are exactly an integer up to
+** 2^53 (beyond that the encoder writes floats as "1e+17", which must
+** read back as the float it was). Everything else is a float.
+*/
+static int dec_number(jdec *d) {
+  const unsigned char *s = d->p, *p = s, *end = d->end;
+  const unsigned char *ib, *ie, *fb = NULL, *fe = NULL;
+  int neg = 0, expneg = 0;
+  long exp = 0;
+  if (*p == '-') {
+    neg = 1;
+    p++;
+  }
+  ib = p;
+  if (p < end && *p == '0')
+    p++;
+  else if (p < end && *p >= '1' && *p <= '9')
+    p = digits(p, end);
+  else
+    return dunexpected(d, p);
+  ie = p;
+  if (p < end && *p == '.') {
+    fb = ++p;
+    p = digits(p, end);
+    if (p == fb)
+      return dunexpected(d, p);
+    fe = p;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    const unsigned char *eb;
+    p++;
+    if (p < end && (*p == '+' || *p == '-'))
+      expneg = *p++ == '-';
+    eb = p;
+    for (; p < end && *p >= '0' && *p <= '9'; p++)
+      if (exp < 100000)   /* far past any double: clamp */
+        exp = exp * 10 + (*p - '0');
+    if (p == eb)
+      return dunexpected(d, p);
+    if (expneg)
+      exp = -exp;
+  }
+  d->p = p;
+  if (fb == NULL && p == ie) {   /* an integer literal */
+    unsigned long long u = 0, lim = neg ? 9223372036854775808ULL : 9223372036854775807ULL;
+    const unsigned char *q;
+    for (q = ib; q < ie; q++) {
+      unsigned dg = (unsigned)(*q - '0');
+      if (u > (lim - dg) / 10)
+        break;
+      u = u * 10 + dg;
+    }
+    if (q == ie) {
+      if (!neg)
+        lua_pushinteger(d->L, (lua_Integer)u);
+      else if (u == lim)
+        lua_pushinteger(d->L, LUA_MININTEGER);
+      else
+        lua_pushinteger(d->L, -(lua_Integer)u);
+      return 1;
+    }
+    return push_float(d, s, (size_t)(p - s));
+  }
+  {
+    /* value = digits(int part . fraction) x 10^(exp - fraction length) */
+    const unsigned char *q, *first = NULL, *last = NULL;
+    long e10 = exp - (fb != NULL ? (long)(fe - fb) : 0);
+    unsigned long long m = 0;
+    int nsig = 0;
+    for (q = ib; q < (fe != NULL ? fe : ie); q++) {
+      if (q == ie)
+        continue;   /* the '.' */
+      if (*q != '0') {
+        if (first == NULL)
+          first = q;
+        last = q;
+      }
+    }
+    if (first == NULL) {   /* zero, however written */
+      lua_pushinteger(d->L, 0);
+      return 1;
+    }
+    /* drop trailing zeros into the exponent */
+    for (q = (fe != NULL ? fe : ie) - 1; q > last; q--)
+      if (q != ie)
+        e10++;
+    for (q = first; q <= last && nsig <= 16; q++) {
+      if (q == ie)
+        continue;
+      m = m * 10 + (unsigned)(*q - '0');
+      nsig++;
+    }
+    if (nsig <= 16 && e10 >= 0 && e10 <= 15) {
+      while (e10-- > 0 && m <= 9007199254740992ULL)
+        m *= 10;
+      if (m <= 9007199254740992ULL) {
+        lua_pushinteger(d->L, neg ? -(lua_Integer)m : (lua_Integer)m);
+        return 1;
+      }
+    }
+    return push_float(d, s, (size_t)(p - s));
+  }
+}
+
+static int dec_value(jdec *d);
+
+static int open_container(jdec *d) {
+  if (d->depth >= d->maxdepth) {
+    lua_pushfstring(d->L, "nested too deeply (more than %d levels)", d->maxdepth);
+    d->why = lua_tostring(d->L, -1);   /* anchored: the caller keeps the stack */
+    d->at = d->p;
+    d->showchar = 0;
+    return 0;
+  }
+  if (!lua_checkstack(d->L, 6))
+    return derr(d, d->p, "nested too deeply");
+  d->depth++;
+  d->p++;
+  return 1;
+}
+
+static int dec_array(jdec *d) {
+  lua_State *L = d->L;
+  lua_Integer n = 0;
+  if (!open_container(d))
+    return 0;
+  lua_newtable(L);
+  lua_pushvalue(L, d->arraymt);
+  lua_setmetatable(L, -2);
+  skip_ws(d);
+  if (d->p < d->end && *d->p == ']') {
+    d->p++;
+    d->depth--;
+    return 1;
+  }
+  for (;;) {
+    if (!dec_value(d))
+      return 0;
+    lua_rawseti(L, -2, ++n);
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ',') {
+      d->p++;
+      continue;
+    }
+    if (d->p < d->end && *d->p == ']')
+      break;
+    return dunexpected(d, d->p);
+  }
+  d->p++;
+  d->depth--;
+  return 1;
+}
+
+/* Duplicate keys: the last one wins, as in most decoders. */
+static int dec_object(jdec *d) {
+  lua_State *L = d->L;
+  if (!open_container(d))
+    return 0;
+  lua_newtable(L);
+  skip_ws(d);
+  if (d->p < d->end && *d->p == '}') {
+    d->p++;
+    d->depth--;
+    return 1;
+  }
+  for (;;) {
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != '"')
+      return dunexpected(d, d->p);
+    if (!dec_string(d))
+      return 0;
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != ':')
+      return dunexpected(d, d->p);
+    d->p++;
+    if (!dec_value(d))
+      return 0;
+    lua_rawset(L, -3);
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ',') {
+      d->p++;
+      continue;
+    }
+    if (d->p < d->end && *d->p == '}')
+      break;
+    return dunexpected(d, d->p);
+  }
+  d->p++;
+  d->depth--;
+  return 1;
+}
+
+static int literal(jdec *d, const char *word, size_t n) {
+  if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0) {
+    const unsigned char *p = d->p;   /* point at the first wrong byte */
+    while (p < d->end && (size_t)(p - d->p) < n && *p == (unsigned char)word[p - d->p])
+      p++;
+    return dunexpected(d, p);
+  }
+  d->p += n;
+  return 1;
+}
+
+static int dec_value(jdec *d) {
+  skip_ws(d);
+  if (d->p >= d->end)
+    return dunexpected(d, d->p);
+  switch (*d->p) {
+    case '{': return dec_object(d);
+    case '[': return dec_array(d);
+    case '"': return dec_string(d);
+    case 't':
+      if (!literal(d, "true", 4)) return 0;
+      lua_pushboolean(d->L, 1);
+      return 1;
+    case 'f':
+      if (!literal(d, "false", 5)) return 0;
+      lua_pushboolean(d->L, 0);
+      return 1;
+    case 'n':
+      if (!literal(d, "null", 4)) return 0;
+      lua_pushlightuserdata(d->L, NULL);
+      return 1;
+    default:
+      if (*d->p == '-' || (*d->p >= '0' && *d->p <= '9'))
+        return dec_number(d);
+      return dunexpected(d, d->p);
+  }
+}
+
+/* core.json_decode(text [, {depth=}]) -> value | fail */
+static int json_decode(lua_State *L) {
+  static const char *const opt_keys[] = {"depth", NULL};
+  size_t len;
+  const char *text;
+  jdec d;
+  int base;
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return luaL_typeerror(L, 1, "string");
+  text = lua_tolstring(L, 1, &len);
+  memset(&d, 0, sizeof d);
+  d.maxdepth = AZB_JSON_DEPTH;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    azb_check_options(L, 2, 2, "json_decode", opt_keys);
+    if (lua_getfield(L, 2, "depth") != LUA_TNIL) {
+      int isint = 0;
+      lua_Integer n = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+      luaL_argcheck(L, isint && n >= 1 && n <= DECODE_DEPTH_MAX, 2,
+                    "depth must be an integer in [1, " STR(DECODE_DEPTH_MAX) "]");
+      d.maxdepth = (int)n;
+    }
+  }
+  lua_settop(L, 1);
+  luaL_getmetatable(L, AZB_ARRAY);
+  base = lua_gettop(L);
+  d.L = L;
+  d.arraymt = base;
+  d.s = d.p = (const unsigned char *)text;
+  d.end = d.s + len;
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+    d.p += 3;   /* a UTF-8 byte order mark: RFC 8259 lets a parser skip it */
+  if (dec_value(&d)) {
+    skip_ws(&d);
+    if (d.p == d.end)
+      return 1;
+    dunexpected(&d, d.p);
+  }
+  /* d.why may be a string on the stack: format before resetting it */
+  if (d.showchar) {
+    size_t n = azb_utf8_seq(d.at, (size_t)(d.end - d.at));
+    azb_text_pushquoted(L, (const char *)d.at, n ? n : 1, '\'');
+    lua_pushfstring(L, "json: %s %s at byte %I", d.why, lua_tostring(L, -1),
+                    (LUAI_UACINT)(d.at - d.s + 1));
+  }
+  else
+    lua_pushfstring(L, "json: %s at byte %I", d.why, (LUAI_UACINT)(d.at - d.s + 1));
+  lua_replace(L, base);
+  lua_settop(L, base);
+  luaL_pushfail(L);
+  lua_insert(L, -2);
+  lua_createtable(L, 0, 3);
+  lua_pushliteral(L, "validation");
+  lua_setfield(L, -2, "kind");
+  lua_pushliteral(L, "json");
+  lua_setfield(L, -2, "field");
+  lua_pushinteger(L, (lua_Integer)(d.at - d.s + 1));
+  lua_setfield(L, -2, "offset");
+  return 3;
 }
 
 /* }====================================================== */
@@ -539,20 +983,6 @@ int azb_json_encode_value(lua_State *L, int idx, const azb_kind *kind) {
 ** Lua functions
 ** =======================================================
 */
-
-/* core.json_encode(v [, kind]) -> string | fail */
-static int json_encode(lua_State *L) {
-  const azb_kind *kind = NULL;
-  luaL_checkany(L, 1);
-  if (!lua_isnoneornil(L, 2)) {
-    const char *name = luaL_checkstring(L, 2);
-    kind = azb_schema_kind(name);
-    if (kind == NULL)
-      return luaL_argerror(L, 2, lua_pushfstring(L, "unknown kind '%s'", name));
-  }
-  lua_settop(L, 1);
-  return azb_json_encode_value(L, 1, kind);
-}
 
 /* core.array([t]) -> t marked to encode as a JSON array (even when empty) */
 static int json_array(lua_State *L) {
@@ -572,55 +1002,8 @@ static int json_array(lua_State *L) {
   return 1;
 }
 
-/* Integral floats within 2^53 become integers; each table once. */
-static int normalize(lua_State *L, int idx, int seen, int depth) {
-  if (depth > NORMALIZE_DEPTH)
-    return 0;
-  luaL_checkstack(L, 6, "json_normalize");
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, seen) != LUA_TNIL) {
-    lua_pop(L, 1);
-    return 1;
-  }
-  lua_pop(L, 1);
-  lua_pushvalue(L, idx);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, seen);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-      lua_Number d = lua_tonumber(L, -1);
-      if (d == floor(d) && fabs(d) <= MAX_SAFE_INT) {
-        lua_pushvalue(L, -2);
-        lua_pushinteger(L, (lua_Integer)d);
-        lua_rawset(L, idx);   /* assigning an existing key is fine in lua_next */
-      }
-    }
-    else if (lua_type(L, -1) == LUA_TTABLE &&
-             !normalize(L, lua_gettop(L), seen, depth + 1)) {
-      lua_pop(L, 2);
-      return 0;
-    }
-    lua_pop(L, 1);
-  }
-  return 1;
-}
-
-/* core.json_normalize(t) -> t (in place) | fail */
-static int json_normalize(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  lua_newtable(L);
-  if (!normalize(L, 1, 2, 1))
-    return azb_fail(L, "validation", "value", "value: nested too deeply "
-                    "(more than %d levels)", NORMALIZE_DEPTH);
-  lua_settop(L, 1);
-  return 1;
-}
-
 static const luaL_Reg json_funcs[] = {
-  {"json_encode", json_encode},
-  {"json_normalize", json_normalize},
+  {"json_decode", json_decode},
   {"array", json_array},
   {NULL, NULL}
 };

@@ -19,10 +19,6 @@ static const char *tostr(azb_vctx *v, int idx, size_t *len) {
   return lua_tolstring(v->L, idx, len);
 }
 
-static int isalnum_(int c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
 static const char *const S_subnet[] = {
   "subscriptions", "*", "resourceGroups", "*", "providers", "*",
   "virtualNetworks", "*", "subnets", "*", NULL};
@@ -61,11 +57,11 @@ static int check_nat_name(azb_vctx *v, int idx) {
   const char *s = tostr(v, idx, &len);
   for (i = 0; i < len; i++) {
     int c = (unsigned char)s[i];
-    if (!isalnum_(c) && c != '_' && c != '.' && c != '-')
+    if (!azb_isalnum(c) && c != '_' && c != '.' && c != '-')
       break;
   }
-  if (len >= 1 && len <= 77 && i == len && isalnum_((unsigned char)s[0]) &&
-      (isalnum_((unsigned char)s[len - 1]) || s[len - 1] == '_'))
+  if (len >= 1 && len <= 77 && i == len && azb_isalnum((unsigned char)s[0]) &&
+      (azb_isalnum((unsigned char)s[len - 1]) || s[len - 1] == '_'))
     return 1;
   azb_verror(v, "must be 1 to 77 letters, digits, '_', '.' or '-', starting "
              "with a letter or digit and ending with a letter, digit or '_'");
@@ -126,7 +122,7 @@ static int check_port_range(azb_vctx *v, int idx) {
   if (parse_ports(s, len, &lo, &hi))
     return 1;
   azb_verror(v, "expected '*', a port or a range such as '100-200' within "
-             "0-65535, got '%s'", azb_sch_pushshort(v->L, s, len));
+             "0-65535, got %s", azb_text_pushquoted(v->L, s, len, '\''));
   lua_pop(v->L, 1);
   return 0;
 }

@@ -76,7 +76,7 @@ static int parse_duration(lua_State *L) {
   s = lua_tolstring(L, 1, &n);
   why = azb_duration_parse(s, n, &seconds);
   if (why != NULL) {
-    azb_image_pushquoted(L, s, n, '"');
+    azb_text_pushquoted(L, s, n, '"');
     return azb_fail(L, "validation", "duration", "duration: %s, got %s", why,
                     lua_tostring(L, -1));
   }
@@ -162,7 +162,7 @@ static double get_timeout(azb_vctx *v) {
     const char *s = lua_tolstring(L, -1, &n);
     const char *why = azb_duration_parse(s, n, &seconds);
     if (why != NULL) {
-      azb_image_pushquoted(L, s, n, '"');
+      azb_text_pushquoted(L, s, n, '"');
       azb_verror_at(v, "resizeTimeout", "%s, got %s", why,
                     lua_tostring(L, -1));
       lua_pop(L, 1);
@@ -207,10 +207,11 @@ static int plan(lua_State *L) {
   lua_Integer nodes = 0, ded = 0, low = 0, have_replicas = -1, tmp;
   int hasnodes, hasded, haslow, a1, a2, autoscale, custom, notes, result;
   double given, need;
+  uint64_t meant = 0;   /* a typo of a count stands for it (bits 0-2) */
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   azb_vctx_init(&v, L, "plan");
-  azb_image_checkkeys(&v, 1, plan_fields);
+  azb_vcheck_keys(&v, 1, AZB_NAMES(plan_fields), &meant);
   hasnodes = get_count(&v, "nodes", &nodes);
   hasded = get_count(&v, "targetDedicatedNodes", &ded);
   haslow = get_count(&v, "targetLowPriorityNodes", &low);
@@ -223,9 +224,9 @@ static int plan(lua_State *L) {
   if (hasnodes && (hasded || haslow))
     azb_verror_at(&v, "nodes", "give nodes or targetDedicatedNodes and "
                   "targetLowPriorityNodes, not both");
-  else if (!hasnodes && !hasded && !haslow)
-    azb_verror_at(&v, "nodes", "required field missing (the pool's total "
-                  "VMs, or targetDedicatedNodes and targetLowPriorityNodes)");
+  else if (!hasnodes && !hasded && !haslow && (meant & 7) == 0)
+    azb_vmissing_at(&v, "nodes", "required field missing (the pool's total "
+                    "VMs, or targetDedicatedNodes and targetLowPriorityNodes)");
   if (a1 >= 0 && a2 >= 0 && a1 != a2)
     azb_verror_at(&v, "autoscale", "contradicts enableAutoScale");
   if (azb_vctx_fail(&v))
@@ -334,5 +335,5 @@ static const luaL_Reg plan_funcs[] = {
 };
 
 void azb_plan_open(lua_State *L) {
-  azb_setfuncs(L, plan_funcs, 0);
+  luaL_setfuncs(L, plan_funcs, 0);
 }

@@ -45,15 +45,11 @@ static const char *tostr(azb_vctx *v, int idx, size_t *len) {
   return lua_tolstring(v->L, idx, len);
 }
 
-static int isalnum_(int c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
 static int check_pool_id(azb_vctx *v, int idx) {
   size_t len, i;
   const char *s = tostr(v, idx, &len);
   for (i = 0; i < len; i++)
-    if (!isalnum_((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+    if (!azb_isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
       break;
   if (len >= 1 && len <= 64 && i == len)
     return 1;
@@ -112,8 +108,8 @@ static int check_https(azb_vctx *v, int idx) {
   const char *s = tostr(v, idx, &len);
   if (len > 8 && azb_strnieq(s, "https://", 8))
     return 1;
-  azb_verror(v, "expected https://{account}.file.core.windows.net/..., got '%s'",
-             azb_sch_pushshort(v->L, s, len));
+  azb_verror(v, "expected https://{account}.file.core.windows.net/..., got %s",
+             azb_text_pushquoted(v->L, s, len, '\''));
   lua_pop(v->L, 1);
   return 0;
 }
@@ -134,7 +130,7 @@ static void exactly_one(azb_vctx *v, int src, const char *const *keys,
   for (int i = 0; keys[i] != NULL; i++)
     n += azb_sch_has(v->L, src, keys[i]);
   if (n == 0)
-    azb_verror(v, "one of %s is required", what);
+    azb_vmissing(v, "one of %s is required", what);
   else if (n > 1)
     azb_verror(v, "%s are mutually exclusive: set exactly one", what);
 }
@@ -230,7 +226,7 @@ static void resource_file_rule(azb_vctx *v, int src, int copy) {
               "autoStorageContainerName, storageContainerUrl, httpUrl");
   if (azb_sch_has(v->L, src, "httpUrl")) {
     if (!azb_sch_has(v->L, src, "filePath"))
-      azb_verror_at(v, "filePath", "required when httpUrl is set");
+      azb_vmissing_at(v, "filePath", "required when httpUrl is set");
     if (azb_sch_has(v->L, src, "blobPrefix"))
       azb_verror_at(v, "blobPrefix", "valid only with autoStorageContainerName "
                     "or storageContainerUrl");
@@ -347,9 +343,9 @@ static void linux_user_rule(azb_vctx *v, int src, int copy) {
   int uid = azb_sch_has(v->L, src, "uid"), gid = azb_sch_has(v->L, src, "gid");
   (void)copy;
   if (uid && !gid)
-    azb_verror_at(v, "gid", "required when uid is set");
+    azb_vmissing_at(v, "gid", "required when uid is set");
   else if (gid && !uid)
-    azb_verror_at(v, "uid", "required when gid is set");
+    azb_vmissing_at(v, "uid", "required when gid is set");
 }
 
 static const azb_field F_LinuxUserConfiguration[] = {
@@ -567,7 +563,7 @@ static void pool_rule(azb_vctx *v, int src, int copy) {
       if (azb_sch_has(L, src, excluded[i]))
         azb_verror_at(v, excluded[i], "must not be set when enableAutoScale is true");
     if (!azb_sch_has(L, src, "autoScaleFormula"))
-      azb_verror_at(v, "autoScaleFormula", "required when enableAutoScale is true");
+      azb_vmissing_at(v, "autoScaleFormula", "required when enableAutoScale is true");
     return;
   }
   if (azb_sch_has(L, src, "autoScaleFormula"))
@@ -580,8 +576,8 @@ static void pool_rule(azb_vctx *v, int src, int copy) {
   }
   if (!azb_sch_has(L, src, "targetDedicatedNodes") &&
       !azb_sch_has(L, src, "targetLowPriorityNodes"))
-    azb_verror_at(v, "targetDedicatedNodes", "required unless "
-                  "targetLowPriorityNodes is set or enableAutoScale is true");
+    azb_vmissing_at(v, "targetDedicatedNodes", "required unless "
+                    "targetLowPriorityNodes is set or enableAutoScale is true");
   else
     sizing_warnings(v, copy, 1);
 }

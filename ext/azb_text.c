@@ -1,8 +1,9 @@
 /*
 ** azb_text.c: text helpers every area uses and that use nothing else of
-** the core: ASCII case, UTF-8, edit distance for "did you mean", and the
-** cleaning of strings that come from the network. A leaf: it includes
-** only azb.h and calls no other azb_ function.
+** the core: ASCII character classes and case, UTF-8, edit distance and
+** "did you mean", quoting user input for messages, and the cleaning of
+** strings that come from the network. A leaf: it includes only azb.h,
+** calls no other azb_ function, and every other area may call it.
 */
 #include <string.h>
 
@@ -11,12 +12,22 @@
 
 /*
 ** {======================================================
-** ASCII case
+** ASCII character classes and case (the C library's follow the locale)
 ** =======================================================
 */
 
 static int lower(int c) {
   return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+int azb_isdigit(int c) { return c >= '0' && c <= '9'; }
+
+int azb_isalnum(int c) {
+  return azb_isdigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+int azb_isxdigit(int c) {
+  return azb_isdigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 int azb_strnieq(const char *a, const char *b, size_t n) {
@@ -34,6 +45,14 @@ int azb_strieq(const char *a, const char *b) {
     if (lower((unsigned char)*a) != lower((unsigned char)*b))
       return 0;
   return *a == *b;
+}
+
+int azb_strihas(const char *s, const char *word) {
+  size_t n = strlen(word);
+  for (; *s != '\0'; s++)
+    if (azb_strnieq(s, word, n))
+      return 1;
+  return n == 0;
 }
 
 /* }====================================================== */
@@ -127,17 +146,128 @@ int azb_typo_distance(const char *a, size_t n, const char *b, size_t m) {
   return d[n][m];
 }
 
-const char *azb_suggest(const char *k, size_t n, const char *const *names) {
-  const char *best = NULL;
+const char *azb_names_at(azb_names set, size_t i) {
+  if (i >= set.count)
+    return NULL;
+  return *(const char *const *)(const void *)((const char *)set.first + i * set.stride);
+}
+
+/*
+** A name differing only in case wins outright; otherwise the closest
+** within 2 edits, and closer than the lengths of both ("x" is no typo of
+** "id", nor "id" of "x").
+*/
+const char *azb_suggest_in(const char *k, size_t n, azb_names set) {
+  const char *best = NULL, *name;
   int bestd = 3;
-  for (; *names != NULL; names++) {
-    int d = azb_typo_distance(k, n, *names, strlen(*names));
-    if (d < bestd) {
+  for (size_t i = 0; (name = azb_names_at(set, i)) != NULL; i++) {
+    size_t m = strlen(name);
+    int d = azb_typo_distance(k, n, name, m);
+    if (d == 0)
+      return name;
+    if (d < bestd && (size_t)d < m && (size_t)d < n) {
       bestd = d;
-      best = *names;
+      best = name;
     }
   }
   return best;
+}
+
+const char *azb_suggest(const char *k, size_t n, const char *const *names) {
+  return azb_suggest_in(k, n, AZB_NAMES(names));
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Quoting user input for messages
+** =======================================================
+*/
+
+static unsigned code_point(const unsigned char *s, size_t n) {
+  static const unsigned mask[5] = { 0, 0x7F, 0x1F, 0x0F, 0x07 };
+  unsigned cp = s[0] & mask[n];
+  for (size_t i = 1; i < n; i++)
+    cp = (cp << 6) | (s[i] & 0x3F);
+  return cp;
+}
+
+/*
+** Code points that change how a terminal shows what follows: C1 controls
+** (0x9B is CSI) and the bidirectional overrides and isolates that reorder
+** text ("Trojan Source").
+*/
+static int invisible_control(unsigned cp) {
+  return (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* ... and those a reader cannot see or that end a line: zero-width
+** characters and marks, line and paragraph separators, the BOM. */
+static int unseen(unsigned cp) {
+  return invisible_control(cp) || (cp >= 0x200B && cp <= 0x200F) ||
+         cp == 0x2028 || cp == 0x2029 || cp == 0x2060 || cp == 0xFEFF;
+}
+
+static void add_byte_escape(luaL_Buffer *b, unsigned char c) {
+  char esc[4] = { '\\', (char)('0' + c / 100), (char)('0' + c / 10 % 10),
+                  (char)('0' + c % 10) };
+  luaL_addlstring(b, esc, 4);
+}
+
+/* \u{hex}: lua_pushfstring has no %x */
+static void add_cp_escape(luaL_Buffer *b, unsigned cp) {
+  static const char hex[] = "0123456789abcdef";
+  int shift = 20;
+  luaL_addstring(b, "\\u{");
+  while (shift > 0 && (cp >> shift) == 0)
+    shift -= 4;
+  for (; shift >= 0; shift -= 4)
+    luaL_addchar(b, hex[(cp >> shift) & 15]);
+  luaL_addchar(b, '}');
+}
+
+const char *azb_text_pushquoted(lua_State *L, const char *s, size_t len,
+                                char q) {
+  const unsigned char *p = (const unsigned char *)s;
+  luaL_Buffer b;
+  size_t i = 0;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, q);
+  while (i < len) {
+    size_t n = azb_utf8_seq(p + i, len - i);
+    unsigned char c = p[i];
+    if (i + (n ? n : 1) > AZB_QUOTE_MAX) {
+      luaL_addstring(&b, "...");
+      break;
+    }
+    if (n == 0)
+      add_byte_escape(&b, c);          /* not UTF-8 */
+    else if (n > 1) {
+      unsigned cp = code_point(p + i, n);
+      if (unseen(cp))
+        add_cp_escape(&b, cp);
+      else
+        luaL_addlstring(&b, s + i, n);
+    }
+    else if (c == (unsigned char)q || c == '\\') {
+      luaL_addchar(&b, '\\');
+      luaL_addchar(&b, (char)c);
+    }
+    else if (c == '\n') luaL_addstring(&b, "\\n");
+    else if (c == '\r') luaL_addstring(&b, "\\r");
+    else if (c == '\t') luaL_addstring(&b, "\\t");
+    else if (c < 0x20 || c == 0x7F)
+      add_byte_escape(&b, c);
+    else
+      luaL_addchar(&b, (char)c);
+    i += n ? n : 1;
+  }
+  luaL_addchar(&b, q);
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
 }
 
 /* }====================================================== */
@@ -148,24 +278,6 @@ const char *azb_suggest(const char *k, size_t n, const char *const *names) {
 ** Strings from the network
 ** =======================================================
 */
-
-/*
-** Is the code point one that changes how a terminal shows what follows?
-** C1 controls (0x9B is CSI) and the bidirectional overrides and isolates
-** that reorder text ("Trojan Source").
-*/
-static int invisible_control(unsigned cp) {
-  return (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
-         (cp >= 0x2066 && cp <= 0x2069);
-}
-
-static unsigned code_point(const unsigned char *s, size_t n) {
-  static const unsigned mask[5] = { 0, 0x7F, 0x1F, 0x0F, 0x07 };
-  unsigned cp = s[0] & mask[n];
-  for (size_t i = 1; i < n; i++)
-    cp = (cp << 6) | (s[i] & 0x3F);
-  return cp;
-}
 
 size_t azb_text_clean(const char *s, size_t len, char *out, size_t max) {
   const unsigned char *p = (const unsigned char *)s;

@@ -52,7 +52,7 @@ static const char *const S_invmprofile[] = {
   "subscriptions", "*", "resourceGroups", "*", "providers", "Microsoft.Compute",
   "galleries", "*", "inVMAccessControlProfiles", "*", "versions", "*", NULL};
 
-int azb_check_identity_id(azb_vctx *v, int idx) {
+static int check_identity_id(azb_vctx *v, int idx) {
   return azb_sch_shape(v, idx, S_identity,
     "/subscriptions/{subscription}/resourceGroups/{group}/providers/"
     "Microsoft.ManagedIdentity/userAssignedIdentities/{name}");
@@ -121,7 +121,7 @@ static const azb_field F_DataDisk[] = {
 static const azb_object DataDisk = AZB_OBJECT("DataDisk", F_DataDisk, NULL);
 
 static const azb_field F_BatchNodeIdentityReference[] = {
-  F_STRN("resourceId", 0, 1, 0, azb_check_identity_id),
+  F_STRN("resourceId", 0, 1, 0, check_identity_id),
 };
 const azb_object azb_BatchNodeIdentityReference =
   AZB_OBJECT("BatchNodeIdentityReference", F_BatchNodeIdentityReference, NULL);
@@ -153,7 +153,7 @@ static const azb_object BatchContainerConfigurationUpdate =
              F_BatchContainerConfigurationUpdate, NULL);
 
 static const azb_field F_BatchPoolIdentityReference[] = {
-  F_STRN("resourceId", 0, 1, 0, azb_check_identity_id),
+  F_STRN("resourceId", 0, 1, 0, check_identity_id),
 };
 static const azb_object BatchPoolIdentityReference =
   AZB_OBJECT("BatchPoolIdentityReference", F_BatchPoolIdentityReference, NULL);
@@ -318,28 +318,20 @@ static int is_windows_agent(const char *agent) {
   return azb_strnieq(agent, "batch.node.windows", 18);
 }
 
-static int contains_ci(const char *s, const char *word) {
-  size_t n = strlen(word);
-  for (; *s; s++)
-    if (azb_strnieq(s, word, n))
-      return 1;
-  return 0;
-}
-
 /* Linux-only restrictions, once the agent names the OS */
 static void linux_rules(azb_vctx *v, int src, int img, const char *agent) {
   lua_State *L = v->L;
-  const char *shown = azb_sch_pushshort(L, agent, strlen(agent));
+  const char *shown = azb_text_pushquoted(L, agent, strlen(agent), '\'');
   int gallery = 0;
   if (azb_sch_has(L, src, "windowsConfiguration"))
     azb_verror_at(v, "windowsConfiguration",
-                  "must not be set for a Linux node agent ('%s')", shown);
+                  "must not be set for a Linux node agent (%s)", shown);
   if (azb_sch_has(L, src, "licenseType"))
     azb_verror_at(v, "licenseType",
-                  "applies only to Windows images, not node agent '%s'", shown);
+                  "applies only to Windows images, not node agent %s", shown);
   if (img != 0) {
     const char *id = azb_sch_getstr(L, img, "virtualMachineImageId");
-    gallery = (id != NULL && contains_ci(id, "/galleries/")) ||
+    gallery = (id != NULL && azb_strihas(id, "/galleries/")) ||
               azb_sch_has(L, img, "sharedGalleryImageId") ||
               azb_sch_has(L, img, "communityGalleryImageId");
   }
@@ -407,8 +399,8 @@ static void confidential_rules(azb_vctx *v, int copy) {
     azb_path_key(v, "osDisk");
     azb_path_key(v, "managedDisk");
     azb_path_key(v, "securityProfile");
-    azb_verror_at(v, "securityEncryptionType",
-                  "required when securityProfile.securityType is 'confidentialvm'");
+    azb_vmissing_at(v, "securityEncryptionType",
+                    "required when securityProfile.securityType is 'confidentialvm'");
     azb_path_pop(v);
     azb_path_pop(v);
     azb_path_pop(v);

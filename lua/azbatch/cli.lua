@@ -198,11 +198,6 @@ local function line_column(text, at)
   return line, col
 end
 
--- lua-cjson's token names, as people would say them.
-local TOKEN_WORDS = { T_END = "the end of the file", T_STRING = "a string", T_NUMBER = "a number",
-  T_BOOLEAN = "a boolean", T_NULL = "null", T_COLON = "':'", T_COMMA = "','", T_OBJ_BEGIN = "'{'",
-  T_OBJ_END = "'}'", T_ARR_BEGIN = "'['", T_ARR_END = "']'" }
-
 local TOP_KINDS = { ["["] = "an array", ['"'] = "a string", t = "true", f = "false", n = "null" }
 
 -- A JSON body may be the data-plane body (what POST /pools takes) or, by
@@ -224,13 +219,13 @@ local function load_json_body(path)
   if text:match("^%s*$") then
     return nil, where .. ": the file is empty; expected a JSON object (the pool body)"
   end
-  local body, msg = azbatch.json.decode(text)
+  local body, msg, jerr = azbatch.json.decode(text)
   if body == nil then
-    local what, at = msg:match("^json: (.-) at character (%d+)$")
-    if not at then return nil, ("%s: invalid JSON: %s"):format(where, (msg:gsub("^json: ", ""))) end
-    at = tonumber(at)
+    local what = msg:gsub("^json: ", ""):gsub(" at byte %d+$", "")
+      :gsub("unexpected end of input", "reached the end of the file too soon")
+    local at = jerr and math.tointeger(jerr.offset)
+    if not at then return nil, ("%s: invalid JSON: %s"):format(where, what) end
     local line, col = line_column(text, at)
-    what = what:gsub("T_[%u_]+", TOKEN_WORDS)
     return nil, ("%s: invalid JSON at line %d, column %d (byte %d): %s"):format(where, line, col, at + bom, what)
   end
   local first = text:match("^%s*(.)")

@@ -1,7 +1,9 @@
---- JSON for azbatch: lua-cjson decodes, the C core encodes.
--- Debian's lua-cjson 2.1.0 decodes every number as a float and escapes '/';
--- decoding is fixed up by core.json_normalize, encoding is done in C.
-local cjson = require "cjson"
+--- JSON for azbatch, both ways in the C core (see the README for why not lua-cjson).
+-- Decoding keeps arrays apart from objects (arrays carry the azbatch.Array
+-- metatable, so they encode as arrays again, even when empty) and integers
+-- apart from floats; null is azbatch.null. Encoding a validated body
+-- (a PoolSpec, a VmConfiguration, an ImageReference, or any value with a
+-- kind) validates it again, as it is at that moment.
 local core = require "azbatch.core"
 
 local M = {}
@@ -17,20 +19,14 @@ function M.encode(value, kind)
   return core.json_encode(value, kind)
 end
 
---- Decode JSON text; integral numbers come back as Lua integers.
+--- Decode JSON text (RFC 8259, strict).
 ---@param text string
 ---@return any|nil value, string? message, table? err
 function M.decode(text)
   if type(text) ~= "string" then
     error(("bad argument #1 to 'decode' (string expected, got %s)"):format(type(text)), 2)
   end
-  local ok, value = pcall(cjson.decode, text)
-  if not ok then
-    local why = tostring(value):gsub("^.-: ", "", 1)
-    return nil, "json: " .. why, { kind = "validation", field = "json" }
-  end
-  if type(value) == "table" then core.json_normalize(value) end
-  return value
+  return core.json_decode(text)
 end
 
 return M

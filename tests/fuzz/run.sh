@@ -20,10 +20,11 @@ for t in $TARGETS; do
   mkdir -p "$corpus"
   [ -d "tests/fuzz/seeds/$t" ] && cp -n tests/fuzz/seeds/$t/* "$corpus"/ 2>/dev/null
   echo "== fuzz $t for ${SECS}s"
-  # The validator target keeps one Lua state across inputs, whose heap the
-  # per-input leak check would rescan each time; leaks are the ASan stage's job.
+  # The validator and JSON targets keep one Lua state across inputs, whose
+  # heap the per-input leak check would rescan each time; leaks are the ASan
+  # stage's job.
   extra=""
-  [ "$t" = validate ] && extra="-detect_leaks=0"
+  case $t in validate|json) extra="-detect_leaks=0" ;; esac
   "$bin" -max_total_time="$SECS" -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$t- $extra \
     "$corpus" >build-fuzz/$t.log 2>&1 || status=1
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' build-fuzz/$t.log)

@@ -209,7 +209,9 @@ describe("pool operations against the emulator", function()
     local res, msg, err = batch:create_pool { id = "bad id!", vmSize = "Standard_D2s_v3" }
     assert.is_nil(res)
     assert.equal("validation", err.kind)
-    assert.equal("pool.id", err.field)
+    -- missing fields are reported first; the bad id follows them
+    assert.equal("pool.virtualMachineConfiguration", err.field)
+    assert.equal("pool.id", err.errors[3].field)
     assert.is_string(msg)
     assert.is_false(batch:pool_exists("bad id!") == true)
   end)

@@ -350,7 +350,7 @@ describe("azbatch CLI --json-file", function()
     local status, out, err = create(path)
     os.remove(path)
     assert_one_line(status, out, err,
-      ": invalid JSON at line 3, column 12 %(byte 27%): Expected colon but found a string\n$")
+      ": invalid JSON at line 3, column 12 %(byte 27%): unexpected character '\"'\n$")
   end)
 
   it("calls the end of the file by its name", function()

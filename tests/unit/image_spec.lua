@@ -42,15 +42,28 @@ local MARKET_MISSING = "required field missing (a marketplace image needs publis
 local AGENT = "expected 'batch.node.<os> <version>' such as 'batch.node.ubuntu 22.04'"
 
 -- How messages quote input: "..." with C-style escapes, cut after 80 bytes.
+-- Bytes that are not UTF-8 are escaped too.
 local function q(s)
-  local cut = #s > 80
-  if cut then s = s:sub(1, 80) end
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    if c == '"' or c == "\\" then return "\\" .. c end
-    if c == "\n" then return "\\n" end
-    if c == "\t" then return "\\t" end
-    return ("\\%03d"):format(c:byte())
-  end) .. (cut and '..."' or '"')
+  local out, i = {}, 1
+  while i <= #s do
+    local c = s:byte(i)
+    local n = c < 0x80 and 1 or c >= 0xF0 and 4 or c >= 0xE0 and 3 or c >= 0xC2 and 2 or 0
+    if n > 1 and utf8.len(s:sub(i, i + n - 1)) ~= 1 then n = 0 end
+    if i - 1 + math.max(n, 1) > 80 then
+      out[#out + 1] = "..."
+      break
+    end
+    local ch = s:sub(i, i + math.max(n, 1) - 1)
+    if n == 0 then ch = ("\\%03d"):format(c)
+    elseif ch == '"' or ch == "\\" then ch = "\\" .. ch
+    elseif ch == "\n" then ch = "\\n"
+    elseif ch == "\r" then ch = "\\r"
+    elseif ch == "\t" then ch = "\\t"
+    elseif n == 1 and (c < 0x20 or c == 0x7f) then ch = ("\\%03d"):format(c) end
+    out[#out + 1] = ch
+    i = i + math.max(n, 1)
+  end
+  return '"' .. table.concat(out) .. '"'
 end
 
 -- Assert the whole fail triple.
@@ -112,6 +125,9 @@ describe("core.image_reference with resource ids", function()
     { "/subscriptions/" .. SUB .. "/resourceGroups/grupo-ñandú/providers/Microsoft.Compute"
         .. "/images/n", "virtualMachineImageId", "managed_image",
       { subscription = SUB, resourceGroup = "grupo-ñandú", name = "n" } },
+    { "/subscriptions/" .. SUB .. "/resourceGroups/" .. ("é"):rep(90) .. "/providers/Microsoft.Compute"
+        .. "/images/n", "virtualMachineImageId", "managed_image",
+      { subscription = SUB, resourceGroup = ("é"):rep(90), name = "n" } },
   }
   for _, row in ipairs(valid) do
     local id, field, kind, parts = row[1], row[2], row[3], row[4]
@@ -148,6 +164,8 @@ describe("core.image_reference with resource ids", function()
       BAD_RG, "rg!x" },
     { "/subscriptions/" .. SUB .. "/resourceGroups/" .. ("r"):rep(91)
         .. "/providers/Microsoft.Compute/images/n", BAD_RG, ("r"):rep(91) },
+    { "/subscriptions/" .. SUB .. "/resourceGroups/" .. ("é"):rep(91)
+        .. "/providers/Microsoft.Compute/images/n", BAD_RG, ("é"):rep(91) },
     { RG .. "/provider/Microsoft.Compute/images/n",
       "expected 'providers' after the resource group name", "provider" },
     { RG .. "/providers/Microsoft.Batch/images/n", "provider must be Microsoft.Compute",
@@ -228,6 +246,19 @@ describe("core.image_reference with resource ids", function()
       end
     end)
   end
+
+  it("fuzz finding: a resource group of bytes that are not UTF-8 is refused", function()
+    -- stray continuation bytes once counted as no characters at all
+    for _, rg in ipairs { ("\x97"):rep(1000) .. "ub", "ub\xff", "\xc3", ("\xbf"):rep(91) } do
+      local id = "/subscriptions/" .. SUB .. "/resourceGroups/" .. rg
+        .. "/providers/Microsoft.Compute/galleries/g/images/u1"
+      fails("imageReference: " .. BAD_RG .. ", got " .. q(rg), "imageReference", core.image_reference(id))
+      local _, msg, err = core.image_reference { virtualMachineImageId = id }
+      assert.equal("imageReference.virtualMachineImageId: not valid UTF-8 (and 1 more)", msg)
+      assert.equal(2, err.count)
+    end
+    assert.equal('"ub\\255"', q("ub\xff"))   -- the helper escapes as the core does
+  end)
 
   local wrong_field = {
     { "virtualMachineImageId", SHARED, "expected a gallery image or managed image id "
@@ -343,20 +374,27 @@ describe("core.image_reference with tables", function()
   end)
 
   -- input, message after "imageReference", field after "imageReference", more errors
+  -- an unknown key is reported at its own path; one that looks like a
+  -- missing field stands for it (no second "required field missing")
   local invalid = {
     { { virtualMachineImageID = GAL },
-      ": unknown field 'virtualMachineImageID' (did you mean 'virtualMachineImageId'?) (and 1 more)",
-      "", 2 },
-    { { virtualMachineImageId = GAL, vmImageId = "x" }, ": unknown field 'vmImageId'", "" },
+      ".virtualMachineImageID: unknown field (did you mean 'virtualMachineImageId'?)",
+      ".virtualMachineImageID" },
+    { { virtualMachineImageId = GAL, vmImageId = "x" }, ".vmImageId: unknown field", ".vmImageId" },
     { { Publisher = "Canonical", offer = "o", sku = "s" },
-      ": unknown field 'Publisher' (did you mean 'publisher'?) (and 1 more)", "", 2 },
+      ".Publisher: unknown field (did you mean 'publisher'?)", ".Publisher" },
     { { publisher = "Canonical", ofer = "o", sku = "s" },
-      ": unknown field 'ofer' (did you mean 'offer'?) (and 1 more)", "", 2 },
+      ".ofer: unknown field (did you mean 'offer'?)", ".ofer" },
     { { publisher = "Canonical", offer = "o", sku = "s", verison = "1" },
-      ": unknown field 'verison' (did you mean 'version'?)", "" },
-    { { publisher = "Canonical", offer = "o", sku = "s", id = "x" }, ": unknown field 'id'", "" },
+      ".verison: unknown field (did you mean 'version'?)", ".verison" },
+    { { publisher = "Canonical", Publisher = "x", offer = "o", sku = "s" },
+      ".Publisher: unknown field (did you mean 'publisher'?)", ".Publisher" },
+    { { publisher = "Canonical", offer = "o", sku = "s", id = "x" }, ".id: unknown field", ".id" },
     { { publisher = "Canonical", offer = "o", sku = "s", ["it's"] = 1 },
-      ": unknown field 'it\\'s'", "" },
+      "[\"it's\"]: unknown field", "[\"it's\"]" },
+    { { publisher = "Canonical", offer = "o", sku = "s", ["a\"b"] = 1 },
+      "[\"a\\\"b\"]: unknown field", "[\"a\\\"b\"]" },
+    { { ofer = "o", sku = "s" }, ".ofer: unknown field (did you mean 'offer'?) (and 1 more)", ".ofer", 2 },
     { {}, ": " .. NO_IMAGE, "" },
     { { exactVersion = "1.0.0" }, ": " .. NO_IMAGE, "" },
     { { version = "1.0.0" }, ": " .. NO_IMAGE, "" },
@@ -395,13 +433,14 @@ describe("core.image_reference with tables", function()
     { { publisher = "Canonical", offer = "o\0x", sku = "s" },
       ".offer: must not contain whitespace or control characters", ".offer" },
     { { publisher = "Canonical", offer = "o", sku = "s", [1] = "x" },
+      "[1]: unexpected number key (field names are strings)", "[1]" },
+    { { publisher = "Canonical", offer = "o", sku = "s", [1.5] = "x" },
       ": unexpected number key (field names are strings)", "" },
     { { publisher = "Canonical", offer = "o", sku = "s", [true] = "x" },
       ": unexpected boolean key (field names are strings)", "" },
     { { publisher = "Canonical", offer = "o", sku = "s", [{}] = "x" },
       ": unexpected table key (field names are strings)", "" },
-    { { "Canonical", "o", "s" }, ": unexpected number key (field names are strings) (and 3 more)",
-      "", 4 },
+    { { "Canonical", "o", "s" }, ": " .. NO_IMAGE .. " (and 3 more)", "", 4 },
   }
   for i, row in ipairs(invalid) do
     it(("rejects table #%d: %s"):format(i, row[2]), function()
@@ -421,10 +460,10 @@ describe("core.image_reference with tables", function()
       core.image_reference("/" .. huge))
     local v, msg = core.image_reference { [huge] = 1, publisher = "p", offer = "o", sku = "s" }
     assert.is_nil(v)
-    assert.equal("imageReference: unknown field '" .. ("x"):rep(80) .. "...'", msg)
+    assert.equal('imageReference["' .. ("x"):rep(80) .. '..."]: unknown field', msg)
     v, msg = core.image_reference { ["\0\1\255"] = 1, publisher = "p", offer = "o", sku = "s" }
     assert.is_nil(v)
-    assert.equal("imageReference: unknown field '\\000\\001\255'", msg)
+    assert.equal('imageReference["\\000\\001\\255"]: unknown field', msg)
     v, msg = core.image_reference { virtualMachineImageId = GAL .. ("/x"):rep(1000) }
     assert.is_nil(v)
     assert.equal("imageReference.virtualMachineImageId: resource id has too many segments for an "

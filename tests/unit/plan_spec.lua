@@ -174,12 +174,14 @@ describe("core.plan bad input", function()
       "plan.customImage" },
     { { nodes = 10, enableAutoScale = true, autoscale = false }, "plan.autoscale: contradicts "
       .. "enableAutoScale", "plan.autoscale" },
-    { { nodes = 10, node = 5 }, "plan: unknown field 'node' (did you mean 'nodes'?)", "plan" },
-    { { nodes = 10, resizetimeout = "PT5M" }, "plan: unknown field 'resizetimeout' (did you mean "
-      .. "'resizeTimeout'?)", "plan" },
-    { { nodes = 10, targetDedicated = 5 }, "plan: unknown field 'targetDedicated'", "plan" },
-    { { nodes = 10, [1] = 5 }, "plan: unexpected number key (field names are strings)", "plan" },
-    { { 600 }, "plan: unexpected number key (field names are strings) (and 1 more)", "plan" },
+    { { nodes = 10, node = 5 }, "plan.node: unknown field (did you mean 'nodes'?)", "plan.node" },
+    { { node = 5 }, "plan.node: unknown field (did you mean 'nodes'?)", "plan.node" },
+    { { nodes = 10, resizetimeout = "PT5M" }, "plan.resizetimeout: unknown field (did you mean "
+      .. "'resizeTimeout'?)", "plan.resizetimeout" },
+    { { nodes = 10, targetDedicated = 5 }, "plan.targetDedicated: unknown field", "plan.targetDedicated" },
+    { { nodes = 10, [1] = 5 }, "plan[1]: unexpected number key (field names are strings)", "plan[1]" },
+    { { 600 }, "plan.nodes: required field missing (the pool's total VMs, or targetDedicatedNodes and "
+      .. "targetLowPriorityNodes) (and 1 more)", "plan.nodes" },
   }
   for _, row in ipairs(rows) do
     it("fails: " .. row[2], function()
