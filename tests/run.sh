@@ -44,7 +44,7 @@ tap_stage embed "$BUILD/embed_test" tests/c/embed_script.lua
 # What the README promises: luarocks make builds and installs a working tree.
 echo "== luarocks make"
 ROCKS="$LOG/rocks"
-if luarocks --lua-version=5.4 make --deps-mode=none --tree "$ROCKS" azbatch-scm-1.rockspec >"$LOG/rocks.out" 2>&1 \
+if luarocks --lua-version=5.4 make --tree "$ROCKS" azbatch-scm-1.rockspec >"$LOG/rocks.out" 2>&1 \
    && LUA_PATH="$ROCKS/share/lua/5.4/?.lua;$ROCKS/share/lua/5.4/?/init.lua;;" LUA_CPATH="$ROCKS/lib/lua/5.4/?.so;;" \
       "$ROCKS/bin/azbatch" version | grep -q '^azbatch ' \
    && env -u LUA_PATH -u LUA_CPATH $LUA -e "package.path='$ROCKS/share/lua/5.4/?.lua;$ROCKS/share/lua/5.4/?/init.lua;'..package.path

@@ -215,4 +215,40 @@ describe("pool operations against the emulator", function()
     assert.is_string(msg)
     assert.is_false(batch:pool_exists("bad id!") == true)
   end)
+
+  -- A spec checked once and changed after: every way of changing it is
+  -- caught where it is encoded, and the service sees no request at all.
+  local mutations = {
+    { "a negative target", function(s) s.targetDedicatedNodes = -3 end, "pool.targetDedicatedNodes" },
+    { "rawset of a wrong type", function(s) rawset(s, "vmSize", 42) end, "pool.vmSize" },
+    { "an unknown field", function(s) s.vmsize = "x" end, "pool.vmsize" },
+    { "a removed required field", function(s) s.vmSize = nil end, "pool.vmSize" },
+    { "a bad id", function(s) s.id = "bad id!" end, "pool.id" },
+    { "a nested image edit", function(s)
+        s.virtualMachineConfiguration.imageReference.publisher = 7 end,
+      "pool.virtualMachineConfiguration.imageReference.publisher" },
+    { "a replaced nested table", function(s) s.virtualMachineConfiguration = { nodeAgentSKUId = "x" } end,
+      "pool.virtualMachineConfiguration.imageReference" },
+    { "a cycle", function(s) s.startTask = s end, "pool.startTask" },
+    { "invalid UTF-8", function(s) s.displayName = "\xff\xfe" end, "pool.displayName" },
+    { "a function", function(s) s.metadata = print end, "pool.metadata" },
+  }
+  for _, m in ipairs(mutations) do
+    it("sends nothing for a checked spec changed after: " .. m[1], function()
+      local spec = assert(azbatch.pool_spec { id = "mut-" .. m[1]:gsub("%W", ""), vmSize = "Standard_A1_v2",
+        targetDedicatedNodes = 0, virtualMachineConfiguration = {
+          imageReference = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest",
+          nodeAgentSKUId = "batch.node.ubuntu 22.04" } })
+      m[2](spec)
+      local before = helper.control(emu, "stats").requests
+      local res, msg, err = batch:create_pool(spec)
+      assert.is_nil(res)
+      assert.equal("validation", err.kind, msg)
+      assert.equal(m[3], err.field, msg)
+      local text, jmsg = spec:json()
+      assert.is_nil(text)
+      assert.is_string(jmsg)
+      assert.equal(before, helper.control(emu, "stats").requests)
+    end)
+  end
 end)
