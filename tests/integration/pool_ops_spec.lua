@@ -235,17 +235,17 @@ describe("pool operations against the emulator", function()
   }
   for _, m in ipairs(mutations) do
     it("sends nothing for a checked spec changed after: " .. m[1], function()
-      local spec = assert(azbatch.pool_spec { id = "mut-" .. m[1]:gsub("%W", ""), vmSize = "Standard_A1_v2",
+      local checked = assert(azbatch.pool_spec { id = "mut-" .. m[1]:gsub("%W", ""), vmSize = "Standard_A1_v2",
         targetDedicatedNodes = 0, virtualMachineConfiguration = {
           imageReference = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest",
           nodeAgentSKUId = "batch.node.ubuntu 22.04" } })
-      m[2](spec)
+      m[2](checked)
       local before = helper.control(emu, "stats").requests
-      local res, msg, err = batch:create_pool(spec)
+      local res, msg, err = batch:create_pool(checked)
       assert.is_nil(res)
       assert.equal("validation", err.kind, msg)
       assert.equal(m[3], err.field, msg)
-      local text, jmsg = spec:json()
+      local text, jmsg = checked:json()
       assert.is_nil(text)
       assert.is_string(jmsg)
       assert.equal(before, helper.control(emu, "stats").requests)
