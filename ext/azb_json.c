@@ -805,6 +805,28 @@ static int open_container(jdec *d) {
   return 1;
 }
 
+/*
+** Between the items of a container: 1 after a ',' (another item follows),
+** 0 at 'close' (the container ends), -1 on anything else (d->why set).
+** At the very start ('first') only the close is looked for: 1 otherwise.
+*/
+static int next_item(jdec *d, int close, int first) {
+  skip_ws(d);
+  if (d->p < d->end && *d->p == close) {
+    d->p++;
+    d->depth--;
+    return 0;
+  }
+  if (first)
+    return 1;
+  if (d->p < d->end && *d->p == ',') {
+    d->p++;
+    return 1;
+  }
+  dunexpected(d, d->p);
+  return -1;
+}
+
 static int dec_array(jdec *d) {
   lua_State *L = d->L;
   lua_Integer n = 0;
@@ -813,28 +835,14 @@ static int dec_array(jdec *d) {
   lua_newtable(L);
   lua_pushvalue(L, d->arraymt);
   lua_setmetatable(L, -2);
-  skip_ws(d);
-  if (d->p < d->end && *d->p == ']') {
-    d->p++;
-    d->depth--;
+  if (next_item(d, ']', 1) == 0)
     return 1;
-  }
-  for (;;) {
+  do {
     if (!dec_value(d))
       return 0;
     lua_rawseti(L, -2, ++n);
-    skip_ws(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-      continue;
-    }
-    if (d->p < d->end && *d->p == ']')
-      break;
-    return dunexpected(d, d->p);
-  }
-  d->p++;
-  d->depth--;
-  return 1;
+  } while (next_item(d, ']', 0) > 0);
+  return d->why == NULL;
 }
 
 /* Duplicate keys: the last one wins, as in most decoders. */
@@ -843,13 +851,9 @@ static int dec_object(jdec *d) {
   if (!open_container(d))
     return 0;
   lua_newtable(L);
-  skip_ws(d);
-  if (d->p < d->end && *d->p == '}') {
-    d->p++;
-    d->depth--;
+  if (next_item(d, '}', 1) == 0)
     return 1;
-  }
-  for (;;) {
+  do {
     skip_ws(d);
     if (d->p >= d->end || *d->p != '"')
       return dunexpected(d, d->p);
@@ -862,18 +866,8 @@ static int dec_object(jdec *d) {
     if (!dec_value(d))
       return 0;
     lua_rawset(L, -3);
-    skip_ws(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-      continue;
-    }
-    if (d->p < d->end && *d->p == '}')
-      break;
-    return dunexpected(d, d->p);
-  }
-  d->p++;
-  d->depth--;
-  return 1;
+  } while (next_item(d, '}', 0) > 0);
+  return d->why == NULL;
 }
 
 static int literal(jdec *d, const char *word, size_t n) {

@@ -27,20 +27,7 @@ end
 function M.cli(...)
   local parts = { M.shq(M.ROOT .. "/scripts/azbatch") }
   for _, a in ipairs { ... } do parts[#parts + 1] = M.shq(a) end
-  --- POST a JSON table to the emulator's control API (/_emulator/...);
--- returns the decoded answer. Raises unless it answers 200.
-function M.control(emu, path, t)
-  local core = require "azbatch.core"
-  local json = require "azbatch.json"
-  local http <close> = core.http {}
-  local body = t ~= nil and assert(json.encode(t)) or nil
-  local status, _, text = http:request { method = body and "POST" or "GET", url = emu.url .. "/_emulator/" .. path,
-    headers = body and { ["Content-Type"] = "application/json" } or nil, body = body }
-  assert(status == 200, "control API " .. path .. ": " .. tostring(status) .. " " .. tostring(text))
-  return text ~= "" and json.decode(text) or nil
-end
-
-return M.run(table.concat(parts, " "))
+  return M.run(table.concat(parts, " "))
 end
 
 --- Write text to a fresh temporary file and return its path.

@@ -70,6 +70,13 @@ describe("azbatch.client", function()
       assert.matches("client_spec%.lua:%d+: bad argument", err)
     end)
 
+    it("a header that cannot be signed is a validation fail, not a raise", function()
+      local ok, msg, err = batch:delete_pool("p", { if_match = "a\r\nInjected: 1" })
+      assert.is_nil(ok)
+      assert.are.equal("headers: CR, LF or NUL in a header value", msg)
+      assert.are.same({ kind = "validation", field = "headers" }, err)
+    end)
+
     it("a closed client raises", function()
       batch:close()
       assert.error_matches(function() batch:get_pool("p") end, "attempt to use a closed azbatch.Client")
