@@ -345,6 +345,13 @@ const char *azb_image_field(lua_State *L, int idx, const char *k, size_t *n);
 */
 void azb_image_check_agent(azb_vctx *v, int imgidx, const char *agent);
 
+/* Is s[0..n) the URL of a .vhd blob? (Batch takes no VHD: the legacy
+** flow's image is made into a managed image first.) */
+int azb_image_is_vhd(const char *s, size_t n);
+/* Record, at the current path (extended by key when not NULL), what a
+** VHD given as the image must become. */
+void azb_image_vhd_error(azb_vctx *v, const char *key);
+
 /* Planner figures used by the pool validator's warnings. */
 lua_Integer azb_plan_replicas(lua_Integer nodes);
 double azb_plan_resize_timeout(lua_Integer nodes);   /* seconds */

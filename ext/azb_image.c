@@ -83,6 +83,27 @@ static int has_space_or_control(const char *s, size_t n) {
 }
 
 /* An id string in field f (F_VMID...); returns 1 when valid. */
+int azb_image_is_vhd(const char *s, size_t n) {
+  const char *host = NULL;
+  if (n > 8 && azb_strnieq(s, "https://", 8))
+    host = s + 8;
+  else if (n > 7 && azb_strnieq(s, "http://", 7))
+    host = s + 7;
+  /* a blob URL (any host: sovereign clouds, Azurite) of a .vhd file */
+  return host != NULL && memchr(host, '/', n - (size_t)(host - s)) != NULL &&
+         n > 4 && azb_strnieq(s + n - 4, ".vhd", 4);
+}
+
+void azb_image_vhd_error(azb_vctx *v, const char *key) {
+  const char *msg = "a VHD blob: Batch takes a managed image or a Compute "
+    "Gallery image version made from the VHD, not the VHD itself; make one "
+    "with 'azbatch image from-vhd --blob URL --name NAME' and use its id";
+  if (key != NULL)
+    azb_verror_at(v, key, "%s", msg);
+  else
+    azb_verror(v, "%s", msg);
+}
+
 static int check_id(azb_vctx *v, int f, const char *s, size_t n) {
   static const char *const wrong[] = {
     /* F_VMID */
@@ -99,7 +120,12 @@ static int check_id(azb_vctx *v, int f, const char *s, size_t n) {
   };
   azb_armid id;
   azb_span where;
-  const char *why = azb_armid_parse_ex(s, n, &id, &where);
+  const char *why;
+  if (azb_image_is_vhd(s, n)) {
+    azb_image_vhd_error(v, ref_fields[f]);
+    return 0;
+  }
+  why = azb_armid_parse_ex(s, n, &id, &where);
   if (why != NULL) {
     span_error(v, ref_fields[f], why, where);
     return 0;
@@ -243,6 +269,11 @@ static void check_string(azb_vctx *v, int idx) {
   azb_armid id;
   azb_span where;
   const char *why;
+  if (azb_image_is_vhd(s, n)) {
+    azb_image_vhd_error(v, NULL);
+    lua_pushnil(L);
+    return;
+  }
   if (n == 0 || s[0] != '/') {
     check_urn(v, s, n);
     return;
@@ -478,7 +509,16 @@ static const luaL_Reg ref_meta[] = {
   { NULL, NULL }
 };
 
+/* core.is_vhd(s) -> true when s is the URL of a .vhd blob */
+static int image_is_vhd(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_pushboolean(L, azb_image_is_vhd(s, n));
+  return 1;
+}
+
 static const luaL_Reg image_funcs[] = {
+  { "is_vhd", image_is_vhd },
   { "image_reference", image_reference },
   { NULL, NULL }
 };

@@ -220,7 +220,17 @@ static const azb_field F_BatchDiffDiskSettings[] = {
 static const azb_object BatchDiffDiskSettings =
   AZB_OBJECT("BatchDiffDiskSettings", F_BatchDiffDiskSettings, NULL);
 
+/* The 2016-era imageUris (VHDs for user-subscription accounts): named
+** here only to say what replaced it. */
+static void legacy_image_uris(azb_vctx *v, int idx) {
+  (void)idx;
+  azb_image_vhd_error(v, NULL);
+  lua_pushnil(v->L);
+}
+
 static const azb_field F_BatchOsDisk[] = {
+  /* always refused, so never encoded: any descriptor will do */
+  F_CUSTOM("imageUris", 0, legacy_image_uris, azb_BatchVmImageReference),
   F_OBJ("ephemeralOSDiskSettings", 0, BatchDiffDiskSettings),
   F_ENUM("caching", 0, E_caching),
   F_INT("diskSizeGB", 0, 1, AZB_INT32_MAX),

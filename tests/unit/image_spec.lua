@@ -645,3 +645,35 @@ describe("image_reference and UTF-8", function()
     assert.equal("imageReference", err.field)
   end)
 end)
+
+describe("a VHD given as the image", function()
+  local VHD = "https://devstore.blob.core.windows.net/vhds/ubuntu-2204.vhd"
+  local WHAT = "a VHD blob: Batch takes a managed image or a Compute Gallery image version made from the VHD"
+
+  it("is told apart from other URLs", function()
+    assert.is_true(core.is_vhd(VHD))
+    assert.is_true(core.is_vhd("http://127.0.0.1:10000/devstoreaccount1/vhds/a.VHD"))
+    assert.is_false(core.is_vhd("https://devstore.blob.core.windows.net/vhds/notes.txt"))
+    assert.is_false(core.is_vhd("/subscriptions/x/images/y.vhd"))
+    assert.is_false(core.is_vhd("https://.vhd"))
+  end)
+
+  it("is refused as an image reference, with what to do instead", function()
+    for _, x in ipairs { VHD, { virtualMachineImageId = VHD } } do
+      local ref, msg, err = core.image_reference(x)
+      assert.is_nil(ref)
+      assert.truthy(msg:find(WHAT, 1, true), msg)
+      assert.truthy(msg:find("azbatch image from-vhd --blob URL --name NAME", 1, true), msg)
+      assert.are.equal("validation", err.kind)
+    end
+  end)
+
+  it("is refused as the legacy osDisk.imageUris, at its own path", function()
+    local ok, msg, err = core.pool_spec { id = "p", vmSize = "Standard_A1_v2", targetDedicatedNodes = 1,
+      virtualMachineConfiguration = { imageReference = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts",
+        nodeAgentSKUId = "batch.node.ubuntu 22.04", osDisk = { imageUris = { VHD } } } }
+    assert.is_nil(ok)
+    assert.are.equal("pool.virtualMachineConfiguration.osDisk.imageUris", err.field)
+    assert.truthy(msg:find(WHAT, 1, true), msg)
+  end)
+end)

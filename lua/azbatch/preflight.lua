@@ -1,0 +1,240 @@
+--- Preflight: gather the facts a pool spec depends on (the Batch account,
+-- the gallery image, its replicas, quotas and the pools that already use
+-- them, the VM size, the node agents the account supports), concurrently,
+-- from ARM and the data plane; then the C core judges them (pure rules:
+-- facts in, findings out). Also the node agent chosen for a spec that
+-- leaves it out. Methods of azbatch.Client.
+local core = require "azbatch.core"
+local client = require "azbatch.client"
+local check = require "azbatch.check"
+local credential = require "azbatch.credential"
+local parallel = require "azbatch.parallel"
+local account = require "azbatch.account"
+
+local Client = client.Client
+local collect = client.collect
+
+local M = {}
+
+local NO_ARM = "no Microsoft Entra ID credential for Azure Resource Manager: the client uses a Shared Key "
+  .. "(pass arm = azbatch.arm{...}, or use Entra ID)"
+
+--- The ARM client preflight reads with: opts.arm, or one on this client's
+-- Entra ID credential and transport. Returns arm, or nil and why not.
+function Client:arm_client(opts)
+  client.check_open(self)
+  if opts and opts.arm then return opts.arm end
+  if self.arm_cache then return self.arm_cache end
+  if credential.is_shared_key(self.credential) then return nil, NO_ARM end
+  local arm, why = client.new_arm { credential = self.credential, http = self.http,
+    endpoint = opts and opts.arm_endpoint }
+  if not arm then return nil, why end
+  self.arm_cache = arm
+  return arm
+end
+
+-- The image reference of a spec (a validated body), as parts and kind.
+local function image_of(body)
+  local vmc = type(body.virtualMachineConfiguration) == "table" and body.virtualMachineConfiguration or {}
+  local ref = vmc.imageReference
+  if type(ref) ~= "table" then return { kind = "none" } end
+  local parts = ref.parts and ref:parts() or {}
+  local image = { kind = parts.kind or "marketplace" }
+  for k, v in pairs(parts) do image[k] = v end
+  image.id = ref.virtualMachineImageId or ref.sharedGalleryImageId or ref.communityGalleryImageId
+  image.uri = parts.uri
+  return image
+end
+
+-- The ARM id of a gallery image definition from image parts.
+local function definition_id(image)
+  return ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/%s/images/%s")
+    :format(image.subscription, image.resourceGroup, image.gallery, image.image)
+end
+
+-- Run fns (name -> function returning value or fail) at once; fill
+-- facts[name] with each value, facts.unread[name] with each failure.
+local function gather(facts, fns)
+  local names, list = {}, {}
+  for name, fn in pairs(fns) do
+    names[#names + 1] = name
+    list[#list + 1] = fn
+  end
+  local results = parallel.run(list)
+  for i, name in ipairs(names) do
+    local value, why, err = table.unpack(results[i], 1, 3)
+    if value ~= nil then
+      facts[name] = value
+    else
+      err = type(err) == "table" and err or {}
+      facts.unread[name] = { status = err.status, code = err.code, message = tostring(why) }
+    end
+  end
+end
+
+local function unread_all(facts, names, why)
+  for _, n in ipairs(names) do facts.unread[n] = { message = why } end
+end
+
+-- vCPUs of a Resource SKU, or nil.
+local function vcpus(sku)
+  for _, c in ipairs(type(sku) == "table" and type(sku.capabilities) == "table" and sku.capabilities or {}) do
+    if type(c) == "table" and c.name == "vCPUs" then return math.tointeger(tonumber(c.value)) end
+  end
+end
+
+-- What the account's other pools use: pools, and cores by kind and family.
+local function usage_of(pools, skus, own_id)
+  local by_name = {}
+  for _, s in ipairs(skus or {}) do
+    if type(s) == "table" and type(s.name) == "string" then by_name[s.name:lower()] = s end
+  end
+  local u = { pools = 0, dedicatedCores = 0, lowPriorityCores = 0, dedicatedCoresByFamily = {} }
+  for _, p in ipairs(pools) do
+    if type(p) == "table" and p.id ~= own_id and p.state ~= "deleting" then
+      u.pools = u.pools + 1
+      local sku = type(p.vmSize) == "string" and by_name[p.vmSize:lower()]
+      local cores = vcpus(sku) or 0
+      -- a pool holds the larger of what it has and what it is heading for
+      local d = math.max(math.tointeger(p.currentDedicatedNodes) or 0, math.tointeger(p.targetDedicatedNodes) or 0)
+      local l = math.max(math.tointeger(p.currentLowPriorityNodes) or 0,
+        math.tointeger(p.targetLowPriorityNodes) or 0)
+      u.dedicatedCores = u.dedicatedCores + d * cores
+      u.lowPriorityCores = u.lowPriorityCores + l * cores
+      if sku and type(sku.family) == "string" then
+        u.dedicatedCoresByFamily[sku.family] = (u.dedicatedCoresByFamily[sku.family] or 0) + d * cores
+      end
+    end
+  end
+  return u
+end
+
+local PREFLIGHT_OPTS = check.set { "arm", "arm_endpoint", "account", "subscription" }
+
+--- client:preflight(spec [, {arm=, account=, subscription=}]) ->
+--    {ok=, findings=, facts=, derived=} | fail
+-- spec: a pool body (validated here). ok is false when any finding is an
+-- error. A fact that cannot be read makes a warning saying which checks
+-- were skipped; it never blocks on its own. Reads run concurrently.
+function Client:preflight(spec, opts)
+  client.check_open(self)
+  if type(spec) ~= "table" then
+    error(("bad argument #1 to 'preflight' (table expected, got %s)"):format(type(spec)), 2)
+  end
+  opts = check.options(opts, 2, "preflight", PREFLIGHT_OPTS)
+  local body, warnings, verr = core.validate("pool", spec)
+  if not body then return nil, warnings, verr end
+  local facts = { now = math.floor(core.time()), pool = body, image = image_of(body), unread = {},
+    credential = credential.is_shared_key(self.credential) and "shared_key" or "entra" }
+  local image = facts.image
+  local arm, no_arm = self:arm_client(opts)
+  local gallery = image.kind == "gallery_version" or image.kind == "gallery_latest"
+  -- first: what needs nothing else
+  local first = {
+    supported_images = function() return collect(self:list_supported_images()) end,
+    pools = function()
+      return collect(self:list_pools { select = "id,state,vmSize,targetDedicatedNodes,targetLowPriorityNodes,"
+        .. "currentDedicatedNodes,currentLowPriorityNodes" })
+    end,
+  }
+  if arm then
+    first.account = function()
+      return account.find(arm, { resource_id = opts.account, name = self.account, host = self.host,
+        subscription = opts.subscription })
+    end
+    if gallery then
+      first.image_definition = function() return arm:gallery_image(definition_id(image)) end
+      if image.kind == "gallery_version" then
+        first.image_version = function() return arm:gallery_version(image.id) end
+      else
+        first.image_versions = function() return collect(arm:gallery_versions(definition_id(image))) end
+      end
+    elseif image.kind == "managed_image" then
+      first.managed_image = function() return arm:managed_image(image.id) end
+    end
+  else
+    unread_all(facts, { "account" }, no_arm)
+    if gallery then unread_all(facts, { "image_definition", "image_version" }, no_arm) end
+    if image.kind == "managed_image" then unread_all(facts, { "managed_image" }, no_arm) end
+  end
+  gather(facts, first)
+  -- then: what needs the account (its subscription and region)
+  local acct = facts.account
+  local props = type(acct) == "table" and type(acct.properties) == "table" and acct.properties or nil
+  local sub = acct and account.subscription_of(acct.id)
+  local second = {}
+  if arm and sub and type(acct.location) == "string" then
+    second.skus = function() return collect(arm:vm_sizes(sub, acct.location)) end
+  end
+  if arm and image.kind == "gallery_latest" and facts.image_versions then
+    -- which version "latest" is: the rules say, from the list
+    local _, derived = core.preflight(facts)
+    if derived.latest_version then
+      local id = definition_id(image) .. "/versions/" .. derived.latest_version
+      second.image_version = function() return arm:gallery_version(id) end
+    end
+  end
+  if arm and sub and image.kind == "vhd" and image.uri then
+    second.storage_accounts = function() return collect(arm:storage_accounts(sub)) end
+  end
+  if next(second) then gather(facts, second) end
+  if facts.skus then
+    local want = type(body.vmSize) == "string" and body.vmSize:lower()
+    for _, s in ipairs(facts.skus) do
+      if type(s) == "table" and type(s.name) == "string" and s.name:lower() == want then facts.vm_size = s end
+    end
+    if not facts.vm_size then
+      facts.unread.vm_size = { code = "NotFound", message = ("%s is not offered in %s"):format(
+        tostring(body.vmSize), tostring(acct.location)) }
+    end
+  elseif not facts.unread.skus then
+    facts.unread.vm_size = { message = facts.unread.account and "the account could not be read"
+      or "the VM sizes could not be read" }
+  end
+  if facts.storage_accounts then
+    local host = image.uri:match("^https://([^/]+)")
+    for _, a in ipairs(facts.storage_accounts) do
+      local ep = type(a) == "table" and type(a.properties) == "table" and type(a.properties.primaryEndpoints) == "table"
+        and a.properties.primaryEndpoints.blob
+      if type(ep) == "string" and host and ep:lower():find("//" .. host:lower(), 1, true) then facts.storage_account = a end
+    end
+  end
+  if facts.pools then facts.usage = usage_of(facts.pools, facts.skus, body.id) end
+  facts.pools, facts.skus, facts.storage_accounts = nil, nil, nil
+  if not props then facts.account = nil end
+  local findings, derived = core.preflight(facts)
+  local ok = true
+  for _, f in ipairs(findings) do ok = ok and f.severity ~= "error" end
+  return { ok = ok, findings = findings, facts = facts, derived = derived, warnings = warnings }
+end
+
+local CHOOSE_OPTS = check.set { "arm", "arm_endpoint" }
+
+--- client:choose_node_agent(image [, {arm=}]) -> sku, reason | fail
+-- image: an image reference (or what azbatch.image_reference takes). For
+-- a gallery image the definition (and version) are read from ARM.
+function Client:choose_node_agent(image, opts)
+  client.check_open(self)
+  opts = check.options(opts, 2, "choose_node_agent", CHOOSE_OPTS)
+  local ref, why, err = core.image_reference(image)
+  if not ref then return nil, why, err end
+  local facts = { now = math.floor(core.time()), image = image_of { virtualMachineConfiguration =
+    { imageReference = ref } }, unread = {} }
+  local fns = { supported_images = function() return collect(self:list_supported_images()) end }
+  local kind = facts.image.kind
+  if kind == "gallery_version" or kind == "gallery_latest" then
+    local arm, no_arm = self:arm_client(opts)
+    if arm then
+      fns.image_definition = function() return arm:gallery_image(definition_id(facts.image)) end
+      if kind == "gallery_version" then
+        fns.image_version = function() return arm:gallery_version(facts.image.id) end
+      end
+    else
+      unread_all(facts, { "image_definition", "image_version" }, no_arm)
+    end
+  end
+  gather(facts, fns)
+  return core.choose_node_agent(facts)
+end
+
+return M
