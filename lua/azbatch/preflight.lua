@@ -194,9 +194,11 @@ function Client:preflight(spec, opts)
   if facts.storage_accounts then
     local host = image.uri:match("^https://([^/]+)")
     for _, a in ipairs(facts.storage_accounts) do
-      local ep = type(a) == "table" and type(a.properties) == "table" and type(a.properties.primaryEndpoints) == "table"
-        and a.properties.primaryEndpoints.blob
-      if type(ep) == "string" and host and ep:lower():find("//" .. host:lower(), 1, true) then facts.storage_account = a end
+      local pr = type(a) == "table" and type(a.properties) == "table" and a.properties or {}
+      local ep = type(pr.primaryEndpoints) == "table" and pr.primaryEndpoints.blob
+      if type(ep) == "string" and host and ep:lower():find("//" .. host:lower(), 1, true) then
+        facts.storage_account = a
+      end
     end
   end
   if facts.pools then facts.usage = usage_of(facts.pools, facts.skus, body.id) end
