@@ -98,6 +98,44 @@ describe("azbatch.parallel", function()
       assert.are.same({ "b", "a" }, order)
     end)
 
+    it("a parallel run inside a parallel run joins it: nobody's request is lost", function()
+      local http <close> = core.http {}
+      local order = {}
+      local r = parallel.run {
+        function()
+          local inner = parallel.run {
+            function() return (get(http, "/sleep?s=0.2")) end,
+            function() parallel.sleep(0.05); order[#order + 1] = "inner sleeper"; return 7 end,
+          }
+          order[#order + 1] = "inner done"
+          return inner[1][1], inner[2][1]
+        end,
+        function()
+          for _ = 1, 5 do assert.are.equal(200, (get(http, "/big?n=3"))) end
+          order[#order + 1] = "sibling"
+          return "ok"
+        end,
+      }
+      assert.are.same({ n = 2, 200, 7 }, r[1])
+      assert.are.same({ n = 1, "ok" }, r[2])
+      -- the sibling's requests went on while the inner run waited on its slow one
+      assert.are.equal("inner done", order[3])
+      table.sort(order)
+      assert.are.same({ "inner done", "inner sleeper", "sibling" }, order)
+    end)
+
+    it("an error in an inner run is raised to its caller only", function()
+      local r = parallel.run {
+        function()
+          local ok, err = pcall(parallel.run, { function() error("inner boom", 0) end, function() end })
+          return ok, err
+        end,
+        function() parallel.sleep(0.01); return "fine" end,
+      }
+      assert.are.same({ n = 2, false, "inner boom" }, r[1])
+      assert.are.same({ n = 1, "fine" }, r[2])
+    end)
+
     it("wakes every task waiting on one request", function()
       local http <close> = core.http {}
       local req = assert(http:start { method = "GET", url = srv.url .. "/sleep?s=0.1" })
