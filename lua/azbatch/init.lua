@@ -6,6 +6,9 @@ local core = require "azbatch.core"
 local client = require "azbatch.client"
 require "azbatch.pool"          -- adds the pool operations to azbatch.Client
 require "azbatch.arm"           -- adds the ARM reads and writes to azbatch.Arm
+require "azbatch.preflight"     -- client:preflight, client:choose_node_agent
+require "azbatch.images"        -- client:image_from_vhd, publish_image, replicate_image
+require "azbatch.audit"         -- client:pool_image, pool_images
 local parallel = require "azbatch.parallel"
 
 local M = {
