@@ -5,6 +5,7 @@
 local core = require "azbatch.core"
 local client = require "azbatch.client"
 require "azbatch.pool"          -- adds the pool operations to azbatch.Client
+require "azbatch.wait"          -- client:wait_pool, wait_pool_deleted
 require "azbatch.arm"           -- adds the ARM reads and writes to azbatch.Arm
 require "azbatch.preflight"     -- client:preflight, client:choose_node_agent
 require "azbatch.images"        -- client:image_from_vhd, publish_image, replicate_image

@@ -7,7 +7,6 @@ local core = require "azbatch.core"
 local client = require "azbatch.client"
 local check = require "azbatch.check"
 local credential = require "azbatch.credential"
-local parallel = require "azbatch.parallel"
 
 local Client = client.Client
 local set = check.set
@@ -362,67 +361,6 @@ end
 function Client:list_pool_node_counts(opts)
   opts = check.options(opts, 1, "list_pool_node_counts", FILTER_OPTS)
   return self:pages("/nodecounts", { ["$filter"] = opts.filter, maxresults = opts.maxresults })
-end
-
-local WAIT_OPTS = set { "timeout", "interval", "on_progress" }
-
---- client:wait_pool(id [, opts]) -> pool | fail
--- Waits until the pool's allocation state is steady. Resize errors that
--- appeared during the wait end it with kind "api" (code from the error);
--- errors older than the wait (left from an earlier resize) are ignored.
--- opts: timeout (seconds, default 1800), interval (default 5),
--- on_progress(pool) called after each poll.
-function Client:wait_pool(id, opts)
-  check.id(id, 1, "wait_pool")
-  opts = check.options(opts, 2, "wait_pool", WAIT_OPTS)
-  check.seconds(opts.timeout, "timeout", "wait_pool")
-  check.seconds(opts.interval, "interval", "wait_pool")
-  check.type(opts.on_progress, "function", "on_progress", "wait_pool")
-  local timeout = opts.timeout or 1800
-  local deadline = core.now() + timeout
-  local interval = opts.interval or 5
-  local since                                -- allocationStateTransitionTime at the start
-  while true do
-    if self.closed then
-      return nil, ("pool %s: the wait ended: the azbatch.Client was closed"):format(id),
-        { kind = "transport", cancelled = true }
-    end
-    local pool, why, err = self:get_pool(id)
-    if not pool then return nil, why, err end
-    since = since or pool.allocationStateTransitionTime
-    if opts.on_progress then opts.on_progress(pool) end
-    if pool.state == "deleting" then
-      return nil, ("pool %s: is being deleted"):format(id), { kind = "api", code = "PoolBeingDeleted" }
-    end
-    if pool.allocationState == "steady" then
-      local errors = pool.resizeErrors
-      local fresh = type(errors) == "table" and #errors > 0
-        and pool.allocationStateTransitionTime ~= since
-      if fresh then
-        local first = type(errors[1]) == "table" and errors[1] or {}
-        local code, message = core.sanitize(tostring(first.code), 128), core.sanitize(tostring(first.message))
-        -- the service's NameValuePair {name, value}, as every other err's {key, value}
-        local values, details = {}, {}
-        for _, nv in ipairs(type(first.values) == "table" and first.values or {}) do
-          if type(nv) == "table" and (nv.name or nv.key) then
-            local kv = { key = core.sanitize(tostring(nv.name or nv.key), 128),
-              value = core.sanitize(tostring(nv.value)) }
-            values[#values + 1] = kv
-            details[#details + 1] = kv.key .. "=" .. kv.value
-          end
-        end
-        local text = ("pool %s: resize error %s: %s"):format(id, code, message)
-        if #details > 0 then text = text .. " [" .. table.concat(details, ", ") .. "]" end
-        return nil, text, { kind = "api", code = code, message = message, values = values, pool = pool }
-      end
-      return pool
-    end
-    if core.now() >= deadline then
-      return nil, ("pool %s: still %s after %gs"):format(id, tostring(pool.allocationState), timeout),
-        { kind = "timeout", pool = pool }
-    end
-    parallel.sleep(math.min(interval, math.max(0, deadline - core.now())))
-  end
 end
 
 return Client
