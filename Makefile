@@ -33,7 +33,7 @@ EMBED   = $(BUILD)/embed_test
 DEB_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
            lua-busted lua-check luarocks python3 pkg-config gcc make curl
 
-.PHONY: all deps test check lint unit asan fuzz bench demo install clean interop
+.PHONY: all deps test check lint unit asan fuzz bench demo install clean interop bench-peers
 
 all: $(MODULE)
 
@@ -83,6 +83,11 @@ fuzz: deps
 
 bench: deps all
 	@sh tests/bench/run.sh
+
+# azbatch beside az, the Node SDK and the Python SDK, against one emulator;
+# installs them on request (docs/benchmarks.md). Not part of 'test'.
+bench-peers: deps all
+	@python3 tests/bench/peers/run.py
 
 demo: deps all
 	@sh scripts/demo.sh
