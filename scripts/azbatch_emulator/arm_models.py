@@ -14,12 +14,14 @@ Internal fields live beside `properties` (never inside it) and start with '_':
 """
 
 import copy
+import re
 import uuid
 
 from . import world as W
 from .wire import iso
 
 AGGREGATED = ("Unknown", "InProgress", "Completed", "Failed")
+BLOB_URI = re.compile(r"^https://([a-z0-9]{3,24})\.blob\.core\.windows\.net/([^/?#]+)/([^?#]+)$")
 FAILED_DETAIL = "Failed with internal server error."
 
 
@@ -69,6 +71,27 @@ class ArmBackend:
             for im in g["images"]:
                 for v in im["versions"]:
                     v["_repl"] = self._world_replication(v, g, start)
+        for image in world["managedImages"]:
+            self.check_vhd(image)
+
+    def check_vhd(self, image):
+        """Azure cannot tell what a VHD holds: an image made from a blob the world describes otherwise
+        (osType, osState) is marked `_unprepared`, and its nodes never become usable."""
+        disk = image["properties"].get("storageProfile", {}).get("osDisk", {})
+        blob = self.blob(disk.get("blobUri") or "")
+        image.pop("_unprepared", None)
+        for field in ("osType", "osState"):
+            if blob is not None and field in blob and field in disk and blob[field] != disk[field]:
+                image["_unprepared"] = "the VHD is %s, the image says %s" % (blob[field], disk[field])
+
+    def blob(self, uri):
+        """The world's record of the blob at `uri` (https://{account}.blob.core.windows.net/{container}/{name}),
+        or None."""
+        m = BLOB_URI.match(uri)
+        sa = W.find_storage_account(self.world, m.group(1)) if m else None
+        if sa is None:
+            return None
+        return next((b for b in sa["blobs"] if b["container"] == m.group(2) and b["name"] == m.group(3)), None)
 
     # {---------------------------------------------------------- permissions
 

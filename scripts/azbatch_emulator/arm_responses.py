@@ -666,6 +666,8 @@ def put_managed_image(ctx):
             raise bad_param("osDisk." + field, "The value '%s' of parameter 'osDisk.%s' is not valid; use %s."
                             % (v, field, " or ".join(allowed)))
     blob = os_disk.get("blobUri")
+    if blob is not None and not isinstance(blob, str):
+        raise bad_param("osDisk.blobUri", "The value of parameter 'osDisk.blobUri' must be a string.")
     if not blob and not os_disk.get("managedDisk") and not os_disk.get("snapshot") \
             and not props.get("sourceVirtualMachine"):
         raise bad_param("osDisk", "One of 'osDisk.blobUri', 'osDisk.managedDisk', 'osDisk.snapshot' or "
@@ -673,7 +675,8 @@ def put_managed_image(ctx):
     hvg = props.get("hyperVGeneration", "V1")
     if hvg not in ("V1", "V2"):
         raise bad_param("hyperVGeneration", "The value '%s' of parameter 'hyperVGeneration' is not valid." % hvg)
-    record = _check_blob(ctx, blob, sub, location) if blob else None
+    if blob:
+        _check_blob(ctx, blob, sub, location)
     os_disk.setdefault("caching", "ReadWrite")
     sp.setdefault("dataDisks", [])
     props = dict(props, hyperVGeneration=hvg)
@@ -684,12 +687,7 @@ def put_managed_image(ctx):
     tags = _tags(body)
     if tags is not None:
         image["tags"] = tags
-    if record is not None:
-        # Azure cannot tell what a VHD holds: a blob the world marks otherwise than the image says
-        # makes an image whose nodes never become usable (docs/emulator.md, "Nodes that fail").
-        for field in ("osType", "osState"):
-            if field in record and record[field] != os_disk[field]:
-                image["_unprepared"] = "the VHD is %s, the image says %s" % (record[field], os_disk[field])
+    ctx.arm.check_vhd(image)
     if existing:
         ctx.world["managedImages"].remove(existing)
     ctx.world["managedImages"].append(image)
