@@ -4,8 +4,9 @@ A job runs on the pool its poolInfo names.  Tasks are not emulated one by one:
 a job holds a number of simulated tasks (world `taskCount`, or added through
 POST /_emulator/jobs/{id}/tasks) that never finish on their own.  While the job
 is active, as many of them run as its pool has free task slots on nodes that
-are idle (taskSlotsPerNode each, jobs by priority then age); those nodes show
-`running`.  The rest are active (queued).
+are idle (taskSlotsPerNode each); those nodes show `running`.  The rest are
+active (queued).  Placement is recomputed on every read: jobs take slots by
+priority, then by how long they have been active.
 
 Disabling moves the job to `disabling`, then `disabled` after
 allocation.jobDisableSeconds: `requeue` puts its running tasks back in the queue,
@@ -107,7 +108,7 @@ class JobBackend:
             free = {n.id: slots for n in nodes}
             pack = pool.spec.get("taskSchedulingPolicy", {}).get("nodeFillType") == "pack"
             counts = {}
-            for job in sorted(mine, key=lambda j: (-j.spec.get("priority", 0), j.creation, j.id.lower())):
+            for job in sorted(mine, key=lambda j: (-j.spec.get("priority", 0), j.state_time, j.id.lower())):
                 want = job.op["wait"] if job.op and job.op.get("wait") else job.queued
                 placed = 0
                 while placed < want:
