@@ -612,6 +612,8 @@ def _iso_now(now):
 
 def get_managed_image(ctx):
     p = ctx.params
+    require_access(ctx, "read", "Microsoft.Compute/images/read",
+                   rid(p["sub"], p["rg"], "Microsoft.Compute", "images", p["name"]))
     image = W.find_managed_image(ctx.world, p["sub"], p["rg"], p["name"])
     if image is None:
         raise not_found("Microsoft.Compute/images", p["name"], p["rg"])

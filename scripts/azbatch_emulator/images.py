@@ -25,6 +25,7 @@ GALLERY_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/provide
 MANAGED_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/"
                         r"images/([^/]+)$", re.I)
 VERSION_READ = "Microsoft.Compute/galleries/images/versions/read"
+IMAGE_READ = "Microsoft.Compute/images/read"
 POOL_WRITE = "Microsoft.Batch/batchAccounts/pools/write"
 
 
@@ -37,14 +38,14 @@ class ImageInfo:
         self.gallery, self.definition, self.version, self.managed = gallery, definition, version, managed
 
 
-def linked_authorization_failed(principal, account, vmid):
+def linked_authorization_failed(principal, account, vmid, action=VERSION_READ):
     scope = arm_models.account_id(account)
     return ApiError(403, "LinkedAuthorizationFailed",
                     "The client '%s' with object id '%s' has permission to perform action '%s' on scope '%s'; "
                     "however, it does not have permission to perform action(s) '%s' on the linked scope(s) '%s' "
                     "(respectively) or the linked scope(s) are invalid."
-                    % (principal, principal, POOL_WRITE, scope, VERSION_READ, vmid),
-                    [("LinkedAction", VERSION_READ), ("LinkedScope", vmid)])
+                    % (principal, principal, POOL_WRITE, scope, action, vmid),
+                    [("LinkedAction", action), ("LinkedScope", vmid)])
 
 
 def _os_fits(agent, os_type):
@@ -98,11 +99,13 @@ def _gallery(emu, account, vmid, m, agent, principal):
     return ImageInfo("gallery", version["name"], keys, props.get("hyperVGeneration", "V1"), gallery, image, version)
 
 
-def _managed(emu, account, vmid, m, agent):
+def _managed(emu, account, vmid, m, agent, principal):
     msub, rg, name = m.groups()
     if not W.same(msub, account["subscriptionId"]):
         raise invalid("virtualMachineImageId", "The managed image must be in the same subscription as the Batch "
                                                "account (%s)." % account["subscriptionId"])
+    if emu.arm.denied(principal, "read", vmid):
+        raise linked_authorization_failed(principal, account, vmid, IMAGE_READ)
     image = W.find_managed_image(emu.world, msub, rg, name)
     if image is None:
         raise invalid("virtualMachineImageId", "The managed image '%s' was not found." % vmid)
@@ -148,7 +151,7 @@ def check_vm_configuration(vmc, emu, account, principal=None):
         return _gallery(emu, account, vmid, m, agent, principal)
     m = MANAGED_ID.match(vmid)
     if m:
-        return _managed(emu, account, vmid, m, agent)
+        return _managed(emu, account, vmid, m, agent, principal)
     raise invalid("virtualMachineImageId", "The value must be the ARM resource ID of an Azure Compute Gallery "
                                            "image, image version or managed image.")
 

@@ -46,7 +46,8 @@ class ArmCase(T.EmulatorCase):
         return err
 
     def follow(self, url, token=None):
-        return self.c.send("GET", url[url.index("/subscriptions"):], [("Authorization", "Bearer " + (token or self.token))])
+        auth = [("Authorization", "Bearer " + (token or self.token))]
+        return self.c.send("GET", url[url.index("/subscriptions"):], auth)
 
     def restricted_token(self, scope=T.ARM_SCOPE):
         r = self.c.token(scope=scope, client_id=RESTRICTED, secret=RESTRICTED_SECRET)
@@ -131,21 +132,24 @@ class ArmReadTests(ArmCase):
     def test_version_fields_and_replication_status(self):
         v = self.ok(self.get(DEF + "/versions/1.0.0"))
         pub = v["properties"]["publishingProfile"]
-        self.assertEqual([(t["name"], t["regionalReplicaCount"], t["storageAccountType"]) for t in pub["targetRegions"]],
+        regions = [(t["name"], t["regionalReplicaCount"], t["storageAccountType"]) for t in pub["targetRegions"]]
+        self.assertEqual(regions,
                          [("westeurope", 2, "Standard_LRS"), ("northeurope", 1, "Standard_LRS")])
         self.assertEqual((pub["replicaCount"], pub["excludeFromLatest"], pub["publishedDate"]),
                          (1, False, "2025-01-15T10:00:00.0000000Z"))
         self.assertEqual(v["properties"]["storageProfile"]["source"]["id"], T.MANAGED_IMAGE)
         self.assertEqual(v["tags"]["azbatch.version"], "1.0.0")
         self.assertNotIn("replicationStatus", v["properties"])
-        self.assertTrue(self.ok(self.get(DEF + "/versions/1.2.0"))["properties"]["publishingProfile"]["excludeFromLatest"])
+        excluded = self.ok(self.get(DEF + "/versions/1.2.0"))["properties"]["publishingProfile"]
+        self.assertTrue(excluded["excludeFromLatest"])
         now = time.time()
         eol_past = self.ok(self.get(DEF + "/versions/0.9.0"))["properties"]["publishingProfile"]["endOfLifeDate"]
         eol_soon = self.ok(self.get(DEF + "/versions/1.0.1"))["properties"]["publishingProfile"]["endOfLifeDate"]
         self.assertLess(parse_iso(eol_past), now)                        # "now-30d" in the world file
         self.assertTrue(now < parse_iso(eol_soon) < now + 90 * 86400)    # "now+45d"
-        status = lambda ver: self.ok(self.get(REGIONAL + "/versions/" + ver,
-                                              query=[("$expand", "ReplicationStatus")]))["properties"]["replicationStatus"]
+        def status(ver):
+            expanded = self.get(REGIONAL + "/versions/" + ver, query=[("$expand", "ReplicationStatus")])
+            return self.ok(expanded)["properties"]["replicationStatus"]
         s = status("2.1.0")
         self.assertEqual(s["aggregatedState"], "Failed")
         self.assertEqual(s["summary"][0], {"region": "westeurope", "state": "Failed",
@@ -168,6 +172,11 @@ class ArmReadTests(ArmCase):
                                   api="2023-05-01"))
         self.assertEqual({(s["name"], s["location"]) for s in listed["value"]},
                          {("azbatchdevstore", "westeurope"), ("azbatchdevstorene", "northeurope")})
+        by_rg = self.ok(self.get(RG_PATH + "/providers/Microsoft.Storage/storageAccounts", api="2023-05-01"))
+        self.assertEqual(len(by_rg["value"]), 2)
+        other_rg = "/subscriptions/%s/resourceGroups/azbatch-other/providers/Microsoft.Storage/storageAccounts" % SUB2
+        self.assertEqual([s["name"] for s in self.ok(self.get(other_rg, api="2023-05-01"))["value"]],
+                         ["azbatchotherstore"])
         self.arm_error(self.get(path.replace("azbatchdevstore", "nostore"), api="2023-05-01"), 404, "ResourceNotFound")
         self.arm_error(self.get(path, api="2025-03-03"), 400, "NoRegisteredProviderFound")
 
@@ -347,9 +356,10 @@ class ArmWriteTests(ArmCase):
         err = self.arm_error(self.put(windows, self.version_body(ok)), 400, "InvalidParameter")
         self.assertIn("OS type", err["message"])
         gen1 = T.GALLERY + "/images/ubuntu2004-gen1/versions/2.0.0"
-        self.assertIn("Hyper-V", self.arm_error(self.put(gen1, self.version_body(ok)), 400, "InvalidParameter")["message"])
-        self.arm_error(self.put(DEF + "/versions/1.0.0", self.version_body(ok, source=T.GALLERY_IMAGE + "/versions/1.1.0")),
-                       409, "PropertyChangeNotAllowed")
+        err = self.arm_error(self.put(gen1, self.version_body(ok)), 400, "InvalidParameter")
+        self.assertIn("Hyper-V", err["message"])
+        other_source = self.version_body(ok, source=T.GALLERY_IMAGE + "/versions/1.1.0")
+        self.arm_error(self.put(DEF + "/versions/1.0.0", other_source), 409, "PropertyChangeNotAllowed")
         self.arm_error(self.put(T.GALLERY + "/images/nodef/versions/1.0.0", self.version_body(ok)), 404,
                        "ParentResourceNotFound")
 
@@ -433,6 +443,54 @@ class ArmPageSizeTests(ArmCase):
                 names += [item.get("name", item.get("subscriptionId")) for item in body["value"]]
             self.assertGreaterEqual(len(names), 2, path)
             self.assertEqual(len(names), len(set(names)), path)
+
+
+class ArmPermissionWorldTests(ArmCase):
+    """A world where the restricted principal may not write the gallery nor read a managed image."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        with open(T.bare_world_file()) as f:
+            w = json.load(f)
+        w["permissions"] = [{"principal": RESTRICTED, "deny": ["write"], "scope": T.GALLERY},
+                            {"principal": RESTRICTED, "deny": ["read"], "scope": T.MANAGED_IMAGE}]
+        cls.path = os.path.join(cls.tmp.name, "world.json")
+        with open(cls.path, "w") as f:
+            json.dump(w, f)
+        cls.ARGS = ("--world", cls.path)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.tmp.cleanup()
+
+    def test_denied_writes_and_a_denied_managed_image(self):
+        restricted = self.restricted_token()
+        body = ArmWriteTests.DEF_BODY
+        err = self.arm_error(self.c.arm("PUT", T.GALLERY + "/images/x", restricted, body=body), 403,
+                             "AuthorizationFailed")
+        self.assertIn("'Microsoft.Compute/galleries/images/write' over scope '%s/images/x'" % T.GALLERY,
+                      err["message"])
+        patch = {"properties": {"publishingProfile": {"targetRegions": [{"name": "westeurope"}]}}}
+        err = self.arm_error(self.c.arm("PATCH", DEF + "/versions/1.0.0", restricted, body=patch), 403,
+                             "AuthorizationFailed")
+        self.assertIn("'Microsoft.Compute/galleries/images/versions/write'", err["message"])
+        self.ok(self.get(DEF + "/versions/1.0.0", token=restricted))      # reading is still allowed
+        err = self.arm_error(self.get(T.MANAGED_IMAGE, api="2024-07-01", token=restricted), 403,
+                             "AuthorizationFailed")
+        self.assertIn("'Microsoft.Compute/images/read'", err["message"])
+        self.assertEqual(self.c.arm("PUT", T.GALLERY + "/images/x", self.token, body=body).status, 201)
+        batch = self.c.token(client_id=RESTRICTED, secret=RESTRICTED_SECRET).json["access_token"]
+        pool = T.pool_body("managed")
+        pool["virtualMachineConfiguration"]["imageReference"] = {"virtualMachineImageId": T.MANAGED_IMAGE}
+        r = self.c.batch("POST", "/pools", body=pool, auth=batch)
+        self.assertError(r, 403, "LinkedAuthorizationFailed", LinkedAction="Microsoft.Compute/images/read",
+                         LinkedScope=T.MANAGED_IMAGE)
+        pool["id"] = "gallery"
+        pool["virtualMachineConfiguration"]["imageReference"] = {"virtualMachineImageId": DEF}
+        self.assertEqual(self.c.batch("POST", "/pools", body=pool, auth=batch).status, 201)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,10 @@ class FailureRuleTests(FailureCase):
         self.assertEqual(self.get("bad")["allocationState"], "steady")
         r = self.c.batch("GET", "/pools/bad/nodes", [("$filter", "state eq 'unusable'")])
         self.assertEqual(len(r.json["value"]), 3)
+        r = self.c.batch("POST", "/pools/bad/removenodes", body={"nodeList": [nodes[0]["id"]]})
+        self.assertEqual(r.status, 202, r.body)
+        self.advance(5)
+        self.assertEqual(self.get("bad")["currentDedicatedNodes"], 2)
 
     def test_a_start_task_that_fails(self):
         self.rule(image=URN, startTaskFailed=1, exitCode=3)
@@ -127,6 +131,25 @@ class FailureRuleTests(FailureCase):
         (err,) = self.nodes("custom", 1)[0]["errors"]
         self.assertEqual(err, {"code": "DiskFull", "message": "The disk is full.",
                                "errorDetails": [{"name": "Path", "value": "/mnt"}]})
+
+
+class SeedAcrossRunsTests(unittest.TestCase):
+    def test_the_same_seed_fails_the_same_nodes_in_another_process(self):
+        def run(seed):
+            emu = T.Emulator("--seed", str(seed))
+            try:
+                emu.control("POST", "failures", {"image": URN, "unusable": 0.3, "startTaskFailed": 0.3})
+                c = T.Client(emu)
+                body = T.pool_body("p", targetDedicatedNodes=12, startTask=START_TASK)
+                self.assertEqual(c.batch("POST", "/pools", body=body).status, 201)
+                emu.control("POST", "clock", {"advance": 30})
+                nodes = c.batch("GET", "/pools/p/nodes").json["value"]
+                return [n["state"] for n in sorted(nodes, key=lambda n: n["allocationTime"])]
+            finally:
+                self.assertEqual(emu.stop(), 0)
+        first = run(9)
+        self.assertEqual(run(9), first)
+        self.assertEqual(set(first), {"idle", "unusable", "starttaskfailed"}, first)
 
 
 class WorldFailureTests(FailureCase):

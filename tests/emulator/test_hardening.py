@@ -272,7 +272,8 @@ class MalformedInputTests(T.EmulatorCase):
             ("PUT", T.GALLERY + "/images/fuzz", "2025-03-03"): {
                 "location": "westeurope", "tags": {"a": "b"}, "properties": {
                     "osType": "Linux", "osState": "Generalized", "hyperVGeneration": "V2", "architecture": "x64",
-                    "identifier": {"publisher": "p", "offer": "o", "sku": "s"}, "features": [{"name": "a", "value": "b"}],
+                    "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
+                    "features": [{"name": "a", "value": "b"}],
                     "endOfLifeDate": "2030-01-01T00:00:00Z"}},
             ("PUT", image + "/versions/7.0.0", "2025-03-03"): {
                 "location": "westeurope", "tags": {"a": "b"}, "properties": {

@@ -71,7 +71,8 @@ class DevWorldFixtureTests(unittest.TestCase):
         self.assertEqual(W.vm_hyperv_generations(self.w, "standard_a1_v2"), ["V1"])
         self.assertEqual(W.vm_hyperv_generations(self.w, "Standard_D2s_v3"), ["V1", "V2"])
         self.assertEqual(W.vm_cores(self.w, "Standard_D8s_v5"), 8)
-        eols = [parse_iso(i["batchSupportEndOfLife"]) for i in self.w["supportedImages"] if "batchSupportEndOfLife" in i]
+        eols = [parse_iso(i["batchSupportEndOfLife"]) for i in self.w["supportedImages"]
+                if "batchSupportEndOfLife" in i]
         now = time.time()
         self.assertTrue(any(t < now for t in eols) and any(now < t < now + 90 * 86400 for t in eols))
         (perm,) = self.w["permissions"]
