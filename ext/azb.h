@@ -427,11 +427,14 @@ void azb_token_open(lua_State *L);
 
 /*
 ** {======================================================
-** The node agent chooser (azb_agentpick.c; pure: facts in, a SKU out)
+** Preflight rules and the node agent chooser
+** (azb_preflight.c, azb_agentpick.c; pure checks: facts in, findings out)
 ** =======================================================
 */
 
 void azb_agentpick_open(lua_State *L);
+/* Needs core.choose_node_agent registered first (azb_agentpick_open). */
+void azb_preflight_open(lua_State *L);
 
 /* }====================================================== */
 

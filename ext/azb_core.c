@@ -21,6 +21,7 @@ int luaopen_azbatch_core(lua_State *L) {
   azb_agentpick_open(L);
   azb_schema_open(L);
   azb_plan_open(L);
+  azb_preflight_open(L);
   azb_clock_open(L);
   azb_codec_open(L);
   azb_url_open(L);
