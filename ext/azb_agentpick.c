@@ -13,6 +13,7 @@
 #define AGENT_FIELD  "pool.virtualMachineConfiguration.nodeAgentSKUId"
 #define NAMED_MAX    12     /* candidates named in a message */
 #define QUOTE_LEN    160    /* bytes of a fact shown in a message */
+#define LIST_MAX     100000 /* entries of a list read (far more than real) */
 
 enum { OS_UNKNOWN, OS_LINUX, OS_WINDOWS };
 
@@ -320,6 +321,8 @@ static int fact_table(lua_State *L, const char *k, int optional) {
 static void read_entries(pick *p, int t) {
   lua_State *L = p->L;
   size_t n = lua_rawlen(L, t);
+  if (n > LIST_MAX)
+    n = LIST_MAX;
   p->ne = 0;
   p->e = (entry *)lua_newuserdatauv(L, (n > 0 ? n : 1) * sizeof(entry), 0);
   for (size_t i = 1; i <= n; i++) {

@@ -32,6 +32,7 @@
 #define ID_LEN          AZB_TEXT_MAX   /* ids in fixes are never cut short */
 #define REGIONS_SHOWN   6
 #define NAMES_SHOWN     4
+#define LIST_MAX        100000         /* entries of a list read */
 
 enum { SEV_ERROR, SEV_WARNING, SEV_INFO, NSEV };
 static const char *const sev_names[NSEV] = { "error", "warning", "info" };
@@ -105,16 +106,16 @@ static int span_ends(azb_span a, const char *suffix) {
 
 /* Region names as ARM writes them ("West Europe", "westeurope"). */
 static int region_eq(azb_span a, azb_span b) {
-  size_t i = 0, j = 0;
+  size_t i = 0, j = 0, same = 0;
   if (a.p == NULL || b.p == NULL)
     return 0;
-  for (;;) {
+  for (;; same++) {
     while (i < a.n && (a.p[i] == ' ' || a.p[i] == '-' || a.p[i] == '_'))
       i++;
     while (j < b.n && (b.p[j] == ' ' || b.p[j] == '-' || b.p[j] == '_'))
       j++;
     if (i == a.n || j == b.n)
-      return i == a.n && j == b.n && (a.n > 0);
+      return i == a.n && j == b.n && same > 0;
     if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[j]))
       return 0;
     i++;
@@ -564,6 +565,12 @@ typedef struct pf {
   long long nodes, replicas_needed;
 } pf;
 
+/* The length of the list at t, capped: facts lists are far shorter. */
+static size_t list_len(lua_State *L, int t) {
+  size_t n = lua_rawlen(L, t);
+  return n > LIST_MAX ? LIST_MAX : n;
+}
+
 static int getf(lua_State *L, int t, const char *k) {
   lua_pushstring(L, k);
   return lua_rawget(L, t);
@@ -743,7 +750,7 @@ static void read_account(pf *c, int acct) {
                     == 1;
   fams = tfield(L, props, "dedicatedCoreQuotaPerVMFamily");
   if (fams != 0 && c->vs_family.p != NULL) {
-    size_t n = lua_rawlen(L, fams);
+    size_t n = list_len(L, fams);
     for (size_t i = 1; i <= n; i++) {
       if (lua_rawgeti(L, fams, (lua_Integer)i) == LUA_TTABLE &&
           span_ieq(sfield(L, lua_gettop(L), "name"), c->vs_family))
@@ -754,8 +761,8 @@ static void read_account(pf *c, int acct) {
     }
   }
   modes = tfield(L, props, "allowedAuthenticationModes");
-  if (modes != 0 && lua_rawlen(L, modes) > 0) {
-    size_t n = lua_rawlen(L, modes);
+  if (modes != 0 && list_len(L, modes) > 0) {
+    size_t n = list_len(L, modes);
     c->modes_known = 1;
     for (size_t i = 1; i <= n; i++) {
       azb_span m = { NULL, 0 };
@@ -809,7 +816,7 @@ static void read_vmsize(pf *c, int vs) {
   c->vs_family = sfield(L, vs, "family");
   caps = tfield(L, vs, "capabilities");
   if (caps != 0) {
-    size_t n = lua_rawlen(L, caps);
+    size_t n = list_len(L, caps);
     for (size_t i = 1; i <= n; i++) {
       int e;
       azb_span name, value;
@@ -906,7 +913,7 @@ static void read_version(pf *c, int idx, version *v) {
   v->replica_count = cfield(L, pp, "replicaCount", COUNT_MAX);
   regions = tfield(L, pp, "targetRegions");
   if (regions != 0) {
-    size_t n = lua_rawlen(L, regions);
+    size_t n = list_len(L, regions);
     for (size_t i = 1; i <= n; i++) {
       int e;
       azb_span name;
@@ -936,7 +943,7 @@ static void read_version(pf *c, int idx, version *v) {
     v->aggregated = sfield(L, rs, "aggregatedState");
     summary = tfield(L, rs, "summary");
     if (summary != 0) {
-      size_t n = lua_rawlen(L, summary);
+      size_t n = list_len(L, summary);
       for (size_t i = 1; i <= n && !v->has_state; i++) {
         int e;
         if (lua_rawgeti(L, summary, (lua_Integer)i) == LUA_TTABLE) {
@@ -963,7 +970,7 @@ static void read_version(pf *c, int idx, version *v) {
 */
 static void read_versions(pf *c, int list, int *win) {
   lua_State *L = c->L;
-  size_t n = lua_rawlen(L, list);
+  size_t n = list_len(L, list);
   long long best[3] = { -1, -1, -1 };
   lua_Integer besti = 0;
   *win = 0;
@@ -1013,7 +1020,7 @@ static void read_supported(pf *c, int si, azb_span agent, azb_span pub,
   if (si == 0)
     return;
   c->si = 1;
-  n = lua_rawlen(L, si);
+  n = list_len(L, si);
   for (size_t i = 1; i <= n; i++) {
     int e, ir;
     azb_span esku, eol;
@@ -1152,11 +1159,17 @@ static const char *push_why(pf *c, int f) {
       luaL_addvalue(&b);
     }
     if (u->code.n > 0) {
-      char buf[64];
-      size_t n = azb_text_clean(u->code.p, u->code.n, buf, sizeof buf);
+      int plain = u->code.n <= 64;
+      for (size_t i = 0; plain && i < u->code.n; i++)
+        plain = isident((unsigned char)u->code.p[i]) || u->code.p[i] == '.';
       if (u->status > 0)
         luaL_addchar(&b, ' ');
-      luaL_addlstring(&b, buf, n);
+      if (plain)   /* "ServerBusy", as the service spells its codes */
+        luaL_addlstring(&b, u->code.p, u->code.n);
+      else {
+        q(c, u->code);
+        luaL_addvalue(&b);
+      }
     }
     if (u->message.n > 0) {
       if (u->status > 0 || u->code.n > 0)

@@ -773,6 +773,20 @@ describe("core.preflight on facts from the network", function()
     has_all(x.message, { "no replica in 'west[2Jeurope\\' '" }, "message")
   end)
 
+  it("quotes an error code that is not a plain name", function()
+    local f = base()
+    f.account = nil
+    f.unread = { account = { status = 429, code = "Too\27[0m Many" } }
+    has_all(find(run(f), "CHECK_SKIPPED").message, { "could not be read (HTTP 429 'Too[0m Many')" }, "message")
+  end)
+
+  it("matches no region to a blank one", function()
+    local f = base()
+    f.account.location = " "
+    f.image_version.properties.publishingProfile.targetRegions = { { name = "-" } }
+    assert.is_table(find(run(f), "IMAGE_NO_REPLICA_IN_REGION"))
+  end)
+
   it("never shows a SAS token", function()
     local f = base()
     vhd(f)
