@@ -95,11 +95,13 @@ def versions():
 
 class Emulator:
     def __init__(self):
-        # The dev world with room for 1000 pools and 100 x 100 nodes.
+        # The dev world, its account empty and with room for 1000 pools and 100 x 100 nodes.
         with open("scripts/emulator-world.json") as f:
             world = json.load(f)
-        world["_comment"] = "make bench-peers: the built-in dev world with its quotas raised"
-        world["accounts"][0].update(poolQuota=2000, dedicatedCoreQuota=20000)
+        world.update(_comment="make bench-peers: the built-in dev world, no pools or jobs, quotas raised",
+                     pools=[], jobs=[])
+        account = next(a for a in world["accounts"] if a["name"] == ACCOUNT)
+        account.update(poolQuota=2000, dedicatedCoreQuota=20000)
         path = WORK + "/world.json"
         with open(path, "w") as f:
             json.dump(world, f)
@@ -204,9 +206,11 @@ def measure(emu, cmd, env):
     with open(out) as f:
         fields = f.read().split()[-4:]       # after "Command exited with non-zero status N"
     if p.returncode != 0:
+        # the line that says what went wrong, not the end of a traceback
         with open(errfile, errors="replace") as f:
-            lines = [line for line in f.read().replace(KEY, "<key>").splitlines() if line.strip()]
-        return {"error": (lines or ["exit %d" % p.returncode])[-1][:200]}
+            lines = [line.strip() for line in f.read().replace(KEY, "<key>").splitlines() if line.strip()]
+        said = [line for line in lines if "error" in line.lower() or line.startswith(("lua5.4:", "cli.sh:"))]
+        return {"error": (said[:1] or lines[-1:] or ["exit %d" % p.returncode])[0][:200]}
     # /usr/bin/time prints CPU in 10 ms steps and an azbatch call takes about
     # 10 ms: take wall and CPU at microsecond resolution from the same run
     # (its rusage includes /usr/bin/time's own ~1 ms); the peak RSS is the
