@@ -13,6 +13,7 @@ Environment (defaults are the issue's sizes):
   PEERS_BG_NODES=10 PEERS_BG_INTERVAL=1
   PEERS_CLI_FANOUT=1  also run the GETs with a CLI process per GET (xargs -P)
   PEERS_SCENARIOS=show,crud,...  PEERS_TOOLS=azbatch,az,...  a subset
+run.py --report redraws the table and the chart from build/bench-peers.json.
 """
 import json
 import os
@@ -288,6 +289,27 @@ def fmt_ratio(x):
     return "%.2g×" % x if x < 100 else "%.0f×" % x
 
 
+def summary(results):
+    """The short table (the README's): CPU and peak memory per tool, ratios to azbatch."""
+    out = ["| scenario | azbatch | " + " | ".join(LABEL[t] for t in PEERS) + " |", "|---|" + "--:|" * 4]
+    for sc in results:
+        ref = sc["rows"].get(sc["ref"])
+        if not ref or "na" in ref:
+            continue
+        cells = ["%s, %.1f MiB" % (fmt_time(ref["cpu"]), ref["rss_kib"] / 1024)]
+        for tool in PEERS:
+            r = sc["rows"].get(tool)
+            if not r:
+                cells.append("")
+            elif "na" in r:
+                cells.append("n/a")
+            else:
+                cells.append("%s (%s), %.1f MiB (%s)" % (fmt_time(r["cpu"]), fmt_ratio(r["cpu"] / ref["cpu"]),
+                                                        r["rss_kib"] / 1024, fmt_ratio(r["rss_kib"] / ref["rss_kib"])))
+        out.append("| %s | %s |" % (sc["label"], " | ".join(cells)))
+    return out
+
+
 def markdown(results, meta):
     notes = []                           # footnote texts, numbered in order of use
 
@@ -337,7 +359,11 @@ def markdown(results, meta):
             "azbatch row's. `make bench-peers` took %.0f s." % (
                 meta["date"], meta["cores"], meta["load_start"], meta["load_end"], meta["runs"],
                 meta["show_runs"], meta["seconds"]), "",
-            "azbatch %s (%s); %s; %s; %s." % (v["azbatch"], v["lua"], v["az"], v["node"], v["python"]), ""]
+            "azbatch %s (%s); %s; %s; %s." % (v["azbatch"], v["lua"], v["az"], v["node"], v["python"]), "",
+            "CPU time and peak memory, and in brackets how many times azbatch's (its CLI for the cold pool "
+            "show, its Lua API otherwise):", ""]
+    text += summary(results)
+    text += ["", "Every figure, with wall time and requests:", ""]
     text += out
     text += ["", "Targets (design.md): at least 10× less CPU than the best peer and at most a quarter of its "
              "peak memory (the best peer for each: the lowest figure among az, Node and Python).", "",
@@ -371,7 +397,12 @@ def chart(results):
 
 def main():
     os.chdir(ROOT)
-    results, meta = run_all()
+    if sys.argv[1:] == ["--report"]:         # redraw the table and chart from the last run
+        with open("build/bench-peers.json") as f:
+            last = json.load(f)
+        results, meta = last["results"], last["meta"]
+    else:
+        results, meta = run_all()
     md = markdown(results, meta)
     with open("build/bench-peers.md", "w") as f:
         f.write(md)
