@@ -256,7 +256,7 @@ def run_all():
                AZURE_CORE_NO_COLOR="true", AZURE_CORE_SURVEY_MESSAGE="false")
     want_s = [w for w in os.environ.get("PEERS_SCENARIOS", "").split(",") if w]
     want_t = [w for w in os.environ.get("PEERS_TOOLS", "").split(",") if w]
-    started, load0 = time.time(), os.getloadavg()[0]
+    started, date, load0 = time.time(), time.strftime("%Y-%m-%d %H:%M %Z"), os.getloadavg()[0]
     emu = Emulator()
     env["AZURE_BATCH_ENDPOINT"] = emu.url
     os.environ.update(env)                # the setup runs azbatch too
@@ -265,15 +265,16 @@ def run_all():
         for sc in SCENARIOS:
             if want_s and sc["key"] not in want_s:
                 continue
-            log("%s (load average %.2f)" % (sc["label"], os.getloadavg()[0]))
+            load = os.getloadavg()[0]
+            log("%s (load average %.2f)" % (sc["label"], load))
             if "once" in sc:
                 sc["once"](emu)
             rows = {tool: run_tool(emu, sc, tool, env) for tool, _ in TOOLS if not want_t or tool in want_t}
             results.append({"key": sc["key"], "label": sc["label"], "short": sc["short"], "ref": sc["ref"],
-                            "rows": rows, "notes": {t: n for t, n in sc.get("notes", {}).items() if t in rows}})
+                            "load": load, "rows": rows, "notes": {t: n for t, n in sc.get("notes", {}).items() if t in rows}})
     finally:
         emu.stop()
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cores": os.cpu_count(), "versions": vers,
+    meta = {"date": date, "cores": os.cpu_count(), "versions": vers,
             "load_start": load0, "load_end": os.getloadavg()[0], "seconds": time.time() - started,
             "runs": RUNS, "show_runs": SHOW_RUNS}
     return results, meta
@@ -359,6 +360,8 @@ def markdown(results, meta):
             "azbatch row's. `make bench-peers` took %.0f s." % (
                 meta["date"], meta["cores"], meta["load_start"], meta["load_end"], meta["runs"],
                 meta["show_runs"], meta["seconds"]), "",
+            "Load average (1 min) as each scenario started: %s." % ", ".join(
+                "%s %.2f" % (sc["key"], sc["load"]) for sc in results if "load" in sc), "",
             "azbatch %s (%s); %s; %s; %s." % (v["azbatch"], v["lua"], v["az"], v["node"], v["python"]), "",
             "CPU time and peak memory, and in brackets how many times azbatch's (its CLI for the cold pool "
             "show, its Lua API otherwise):", ""]
