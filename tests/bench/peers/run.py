@@ -17,6 +17,7 @@ run.py --report redraws the table and the chart from build/bench-peers.json.
 """
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -94,6 +95,9 @@ def versions():
 
 # {=== the emulator ===}
 
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))     # loopback: never a proxy
+
+
 class Emulator:
     def __init__(self):
         # The dev world, its account empty and with room for 1000 pools and 100 x 100 nodes.
@@ -117,7 +121,7 @@ class Emulator:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + "/_emulator/" + what, data=data,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with DIRECT.open(req, timeout=30) as r:
             return json.load(r)
 
     def requests(self):
@@ -137,7 +141,7 @@ def lua(*args):
 def setup_pools(emu, count, nodes, prefix):
     emu.control("reset", {})
     emu.control("clock", {"timeScale": 1})
-    subprocess.run(lua("setup", count, nodes, prefix), check=True)
+    subprocess.run(lua("setup", count, nodes, prefix), check=True, env=emu.env)
     emu.control("clock", {"advance": 3600})    # every node allocated and idle
 
 
@@ -193,6 +197,11 @@ SCENARIOS = [
 ]
 
 
+# The lines of a failure's stderr that say what went wrong: a CLI's error line,
+# lua5.4's message, a Python or JavaScript exception (not traceback lines).
+SAID = re.compile(r"(lua5\.4:|error:|ERROR:|cli\.sh:|[\w.]*(Error|Exception)\b)")
+
+
 def measure(emu, cmd, env):
     """One run under /usr/bin/time: wall, CPU, peak RSS, requests, or a failure."""
     before = emu.requests()
@@ -210,7 +219,9 @@ def measure(emu, cmd, env):
         # the line that says what went wrong, not the end of a traceback
         with open(errfile, errors="replace") as f:
             lines = [line.strip() for line in f.read().replace(KEY, "<key>").splitlines() if line.strip()]
-        said = [line for line in lines if "error" in line.lower() or line.startswith(("lua5.4:", "cli.sh:"))]
+        said = [line for line in lines if SAID.match(line)]
+        if "Traceback (most recent call last):" in lines:
+            said = said[-1:]                 # Python names the exception last, the others first
         return {"error": (said[:1] or lines[-1:] or ["exit %d" % p.returncode])[0][:200]}
     # /usr/bin/time prints CPU in 10 ms steps and an azbatch call takes about
     # 10 ms: take wall and CPU at microsecond resolution from the same run
@@ -248,7 +259,10 @@ def run_all():
     os.makedirs(WORK, exist_ok=True)
     install()
     vers = versions()
-    env = dict(os.environ, AZURE_BATCH_ACCOUNT=ACCOUNT, AZURE_BATCH_ACCESS_KEY=KEY,
+    # every tool straight to the emulator: no proxy from the environment
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
+               AZURE_BATCH_ACCOUNT=ACCOUNT, AZURE_BATCH_ACCESS_KEY=KEY,
                LUA_PATH="lua/?.lua;lua/?/init.lua;;", LUA_CPATH="build/?.so;;",
                PEERS_NODE_PREFIX=NPM_PREFIX, AZBATCH_CLI="scripts/azbatch",
                # az: a throw-away configuration, no telemetry, no survey
@@ -259,7 +273,7 @@ def run_all():
     started, date, load0 = time.time(), time.strftime("%Y-%m-%d %H:%M %Z"), os.getloadavg()[0]
     emu = Emulator()
     env["AZURE_BATCH_ENDPOINT"] = emu.url
-    os.environ.update(env)                # the setup runs azbatch too
+    emu.env = env                         # the setup runs azbatch too
     results = []
     try:
         for sc in SCENARIOS:
