@@ -77,7 +77,7 @@ function M.svg(report)
       end
     end
   end
-  local W, left, right, top = 960, 70, 20, 56
+  local W, left, right, top = 960, 70, 20, 74
   local ph, gap = 150, 46
   local pw = W - left - right
   local H = top + #pools * (ph + gap) + 40
@@ -151,14 +151,18 @@ function M.svg(report)
     else
       add('<text x="%d" y="%d" fill="#666">no node counts recorded</text>', left + 10, y0 + ph // 2)
     end
+    local last_x, lift = -100, 0
     for _, st in ipairs(marks) do
       local mx = num(x(st["end"]))
+      -- labels of steps that end close together go up a row, not on top of each other
+      if x(st["end"]) - last_x < 12 then lift = (lift + 1) % 3 else lift = 0 end
+      last_x = x(st["end"])
       local color = st.outcome == "failed" and "#d0342c" or (st.n or 0) < 0 and "#8a4fbf" or "#333"
       add('<line x1="%s" y1="%d" x2="%s" y2="%d" stroke="%s" stroke-dasharray="3,2" stroke-width="0.8">'
         .. '<title>%s</title></line>', mx, y0, mx, y0 + ph, color, esc(("%s: %s (%s)"):format(st.n, st.name or "",
           st.outcome or "")))
       if i == 1 then
-        add('<text x="%s" y="%d" font-size="9" text-anchor="middle" fill="%s">%s</text>', mx, y0 - 2 + 0, color,
+        add('<text x="%s" y="%d" font-size="9" text-anchor="middle" fill="%s">%s</text>', mx, y0 - 2 - lift * 9, color,
           (st.n or 0) < 0 and ("u" .. -st.n) or st.n)
       end
     end
