@@ -790,5 +790,5 @@ static const luaL_Reg agentpick_funcs[] = {
 };
 
 void azb_agentpick_open(lua_State *L) {
-  azb_setfuncs(L, agentpick_funcs, 0);
+  luaL_setfuncs(L, agentpick_funcs, 0);
 }

@@ -1,6 +1,6 @@
 /*
 ** fuzz_preflight.c: libFuzzer target for core.preflight and
-** core.choose_node_agent. Each input is decoded with lua-cjson into a
+** core.choose_node_agent. Each input is decoded with core.json_decode into a
 ** facts table; the top-level facts, whose wrong types are misuse and
 ** raise by contract, are put right (now a number, credential and
 ** image.kind valid values, pool and image tables, optional facts tables
@@ -12,7 +12,6 @@
 ** clang -g -O1 -fsanitize=fuzzer,address,undefined -Iext -I/usr/include/lua5.4 \
 **   tests/fuzz/fuzz_preflight.c ext/[all].c -llua5.4 -lcurl -lcrypto -ldl -lm
 */
-#include <dlfcn.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,8 +23,6 @@
 
 int luaopen_azbatch_core(lua_State *L);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CJSON_DIR "/usr/lib/x86_64-linux-gnu/lua/5.4/"
 
 /* prepare(facts, byte): the top-level facts as the contract wants them */
 static const char PREPARE[] =
@@ -118,9 +115,6 @@ static lua_State *setup(void) {
   luaL_openlibs(L);
   luaL_requiref(L, "azbatch.core", luaopen_azbatch_core, 0);
   lua_setglobal(L, "core");
-  if (luaL_dostring(L, "package.cpath = '" CJSON_DIR "?.so;' .. package.cpath "
-                       "cjson = require 'cjson'") != LUA_OK)
-    die(L, "the harness needs lua-cjson");
   if (luaL_loadstring(L, PREPARE) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK)
     die(L, "prepare");
   lua_setglobal(L, "prepare");
@@ -149,14 +143,11 @@ static void run(lua_State *L, const char *fn, int facts, const char *check,
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static void *cjson;
   lua_State *L;
   int facts;
-  if (cjson == NULL)   /* keep it mapped across the states */
-    cjson = dlopen(CJSON_DIR "cjson.so", RTLD_NOW);
   L = setup();
-  lua_getglobal(L, "cjson");
-  lua_getfield(L, -1, "decode");
+  lua_getglobal(L, "core");
+  lua_getfield(L, -1, "json_decode");
   lua_pushlstring(L, (const char *)data, size);
   if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
     facts = lua_gettop(L);
