@@ -34,11 +34,12 @@ local THEN = set { "blue-green", "rolling", "in-place" }
 local DEALLOCATION = set { "requeue", "terminate", "taskcompletion", "retaineddata" }
 local DISABLE = set { "requeue", "terminate", "wait" }
 local OPTIONS = set { "strategy", "pools", "image", "node_agent", "spec", "canary", "batch", "extra_nodes",
-  "keep_old", "deallocation", "handover", "disable_tasks", "timeouts", "hooks", "id", "preflight", "arm", "names" }
+  "keep_old", "deallocation", "handover", "disable_tasks", "timeouts", "hooks", "id", "preflight", "arm", "names",
+  "account" }
 local CANARY_OPTS = set { "nodes", "then", "keep" }
 local TIMEOUT_OPTS = set { "step", "wait", "poll" }
 local HOOK_OPTS = set { "health", "approve", "on_step", "notify" }
-local RESUME_OPTS = set { "hooks", "handover", "timeouts", "arm" }
+local RESUME_OPTS = set { "hooks", "handover", "timeouts", "arm", "account" }
 -- job handover: the marker on a job being moved (so a resumed runner knows
 -- which disabled jobs it disabled)
 M.JOB_MARK = "azbatch.rollout.handover"
@@ -120,6 +121,7 @@ function M.new(c, opts)
   check.type(opts.keep_old, "boolean", "keep_old", F)
   check.type(opts.preflight, "boolean", "preflight", F)
   check.type(opts.id, "string", "id", F)
+  check.type(opts.account, "string", "account", F)
   check_int(opts.batch, "batch", 1, F)
   check_int(opts.extra_nodes, "extra_nodes", 1, F)
   check_enum(opts.deallocation, "deallocation", DEALLOCATION, F)
@@ -184,7 +186,7 @@ function M.new(c, opts)
   end
   local self = setmetatable({
     client = c, id = rid, strategy = opts.strategy, pools = { table.unpack(opts.pools) }, hooks = hooks,
-    timeouts = timeouts, arm = opts.arm, run_preflight = opts.preflight ~= false,
+    timeouts = timeouts, arm = opts.arm, account = opts.account, run_preflight = opts.preflight ~= false,
     handover_fn = type(h) == "function" and h or nil,
     rec = { v = state.VERSION, id = rid, strategy = opts.strategy, image = image, agent = opts.node_agent,
       pools = { table.unpack(opts.pools) }, new = new, canary = canary_id,
@@ -192,7 +194,7 @@ function M.new(c, opts)
         dealloc = opts.deallocation or "taskcompletion",
         handover = (h == nil or h == "jobs") and "jobs" or (h and "custom") or false,
         disable = opts.disable_tasks or "requeue", spec = opts.spec } },
-    samples = {}, log = {}, undo_log = {}, live = {}, findings = {},
+    samples = {}, log = {}, undo_log = {}, live = {}, findings = {}, since = {},
   }, Rollout)
   if inplace then self.rec.o.handover = false end
   return self
@@ -254,7 +256,7 @@ local function preflight_one(self, body)
     return nil, { severity = "warning", code = "PREFLIGHT_UNAVAILABLE", field = body.id,
       message = "the preflight rules are not in this build of azbatch; only the spec was validated" }
   end
-  local r, why = self.client:preflight(body, { arm = self.arm })
+  local r, why = self.client:preflight(body, { arm = self.arm, account = self.account })
   if not r then
     return nil, { severity = "warning", code = "CHECK_SKIPPED", field = body.id, message = tostring(why) }
   end
@@ -601,7 +603,8 @@ end
 
 function EXEC.resize_pool(self, st, deadline)
   local c, id, body = self.client, st.pool, st.body
-  local sel = "id,state,allocationState,targetDedicatedNodes,targetLowPriorityNodes,enableAutoScale"
+  local sel = "id,state,allocationState,allocationStateTransitionTime,targetDedicatedNodes,targetLowPriorityNodes,"
+    .. "enableAutoScale"
   local p, why, err = c:get_pool(id, { select = sel })
   if not p then return nil, why, err end
   if p.enableAutoScale then
@@ -620,6 +623,8 @@ function EXEC.resize_pool(self, st, deadline)
     end, "still not steady")
     if not ok then return nil, why, err end
   end
+  -- resize errors of the pool after this moment are this resize's (the wait's 'since')
+  self.since[id] = p.allocationStateTransitionTime
   local ok
   ok, why, err = c:resize_pool(id, body)
   if ok then return true end
@@ -694,7 +699,10 @@ function EXEC.wait_pool(self, st, deadline)
   return all(st.pools, function(id)
     local o = wait_opts(self, deadline, id)
     o.nodes = st.nodes
-    return self.client:wait_pool(id, o)
+    o.since = self.since[id]
+    local ok, why, err = self.client:wait_pool(id, o)
+    if ok then self.since[id] = nil end
+    return ok, why, err
   end)
 end
 
@@ -786,9 +794,14 @@ local function move_job(self, job_id, from, to, deadline)
     if GONE[job.state] then return true end
     local pool = type(job.poolInfo) == "table" and job.poolInfo.poolId or ""
     local on_from, on_to = pool:lower() == from:lower(), pool:lower() == to:lower()
-    local mine = mark_of(job) == mark
+    local m = mark_of(job)
+    local mine = m == mark
+    -- marked by this rollout, for either direction (a move undone half-way)
+    local ours = type(m) == "string" and m:sub(1, #self.id + 1) == self.id .. "|"
     local ok
-    if on_from and not mine then
+    if on_from and ours and not mine then
+      ok, why, err = c:patch_job(job_id, { metadata = metadata_with(job, mark) })
+    elseif on_from and not mine then
       if job.state == "disabled" then
         ok, why, err = c:patch_job(job_id, { poolInfo = { poolId = to } })   -- disabled by its owner: stays so
         if ok then return "disabled" end
@@ -796,14 +809,14 @@ local function move_job(self, job_id, from, to, deadline)
         ok, why, err = c:patch_job(job_id, { metadata = metadata_with(job, mark) })
       end
     elseif on_from and mine then
-      if job.state == "active" or job.state == "enabling" then
+      if job.state == "active" then
         ok, why, err = c:disable_job(job_id, self.rec.o.disable)
       elseif job.state == "disabled" then
         ok, why, err = c:patch_job(job_id, { poolInfo = { poolId = to } })
       else
         ok = true                                  -- disabling: wait
       end
-    elseif on_to and mine then
+    elseif on_to and ours then
       if job.state == "disabled" then
         ok, why, err = c:enable_job(job_id)
       elseif job.state == "active" or job.state == "enabling" then
@@ -825,15 +838,17 @@ local function move_job(self, job_id, from, to, deadline)
   end
 end
 
--- Jobs on 'from', and this rollout's jobs half-moved to 'to'.
+-- Jobs on 'from', and this rollout's jobs half-moved to 'to' (or half-moved
+-- back from it).
 local function jobs_to_move(self, from, to)
   local jobs, why, err = collect(self.client:list_jobs { select = "id,state,poolInfo,metadata" })
   if not jobs then return nil, why, err end
-  local mark = ("%s|%s|%s"):format(self.id, from, to)
   local out = {}
   for _, j in ipairs(jobs) do
     local pool = type(j.poolInfo) == "table" and type(j.poolInfo.poolId) == "string" and j.poolInfo.poolId:lower()
-    if not GONE[j.state] and (pool == from:lower() or (pool == to:lower() and mark_of(j) == mark)) then
+    local m = mark_of(j)
+    local ours = type(m) == "string" and m:sub(1, #self.id + 1) == self.id .. "|"
+    if not GONE[j.state] and (pool == from:lower() or (pool == to:lower() and ours)) then
       out[#out + 1] = j.id
     end
   end
@@ -1189,7 +1204,8 @@ local function load(c, id, opts, fname)
   end
   local self = setmetatable({ client = c, id = id, strategy = rec.strategy, pools = rec.pools, rec = rec,
     hooks = check_hooks(opts.hooks, fname), timeouts = check_timeouts(opts.timeouts, fname), arm = opts.arm,
-    handover_fn = opts.handover, samples = {}, log = {}, undo_log = {}, live = {}, findings = {}, vmc = {} },
+    account = opts.account, handover_fn = opts.handover, samples = {}, log = {}, undo_log = {}, live = {},
+    findings = {}, vmc = {}, since = {} },
     Rollout)
   rec.orig = rec.orig or {}
   for pid, info in pairs(found.pools) do
@@ -1266,6 +1282,12 @@ function M.abort(c, id, opts)
     return fail(("rollout %s: finished; there is nothing to abort"):format(id), "RolloutFinished")
   end
   local cm = committed(self.steps, self.done)
+  local nxt = self.state ~= "rolling_back" and self.steps[self.done + 1]
+  if not cm and nxt and nxt.commit then
+    -- the runner may have died between that step and writing it down
+    local p, _, perr = c:get_pool(nxt.pool, { select = "id,state" })
+    if (p and p.state == "deleting") or (perr and perr.code == "PoolNotFound") then cm = nxt end
+  end
   if cm then
     return fail(("rollout %s: step %d (%s) is done and cannot be undone; resume it instead"):format(id, cm.n,
       cm.name), "RolloutCommitted", { step = cm.n })

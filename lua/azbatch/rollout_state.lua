@@ -2,9 +2,9 @@
 -- touches, so that the process running it can die at any point and another
 -- can carry it on (or back) from the pools alone.
 --
---   azbatch.rollout       the rollout: id, strategy, image, node agent, the
---                         old pools and their new ids, the options (the same
---                         value on every pool of the rollout)
+--   azbatch.rollout.plan  the rollout: id, strategy, image, node agent, the
+--                         old pools, their targets and new ids, the options
+--                         (the same value on every pool of the rollout)
 --   azbatch.rollout.pool  this pool's part: "old" with its targets, autoscale
 --                         settings and virtualMachineConfiguration before the
 --                         rollout, or "new"/"canary" with the pool it replaces
@@ -13,7 +13,8 @@
 --                         that owns it, t = when written, log = {{n, start,
 --                         end, outcome}...}} (undo steps have negative n)
 --
--- Values are compact JSON. Writes read the pool and patch its metadata
+-- Any other item is the user's and is kept (an item named "azbatch.rollout"
+-- too: the dev world's pools carry one). Values are compact JSON. Writes read the pool and patch its metadata
 -- with If-Match, so two runners cannot interleave: a runner whose write
 -- meets another owner stops.
 local core = require "azbatch.core"
@@ -22,7 +23,7 @@ local client = require "azbatch.client"
 
 local M = {}
 
-M.KEY = "azbatch.rollout"
+M.KEY = "azbatch.rollout.plan"
 M.POOL_KEY = "azbatch.rollout.pool"
 M.STEP_KEY = "azbatch.rollout.step"
 M.VERSION = 1
