@@ -4,11 +4,21 @@
 -- and reports what happened (recovered = true), or err.outcome = "unknown".
 -- Bodies are small and checked here; the service checks the rest.
 local core = require "azbatch.core"
+local json = require "azbatch.json"
 local client = require "azbatch.client"
 local check = require "azbatch.check"
+local parallel = require "azbatch.parallel"
 
 local Client = client.Client
 local set = check.set
+local collect = client.collect
+
+local M = {}
+
+-- The metadata item on a job being moved: "<tag>|<from>|<to>", so that a
+-- mover that died half-way, or one undoing a move, knows which disabled
+-- jobs it disabled itself.
+M.MARK = "azbatch.rollout.handover"
 
 local function job_path(id, suffix)
   return "/jobs/" .. core.url_encode(id) .. (suffix or "")
@@ -137,4 +147,152 @@ function Client:enable_job(id, opts)
     end)
 end
 
-return Client
+-- {===================================================================
+-- Handing jobs over from one pool to another
+-- ====================================================================
+
+local function mark_of(job)
+  for _, kv in ipairs(type(job.metadata) == "table" and job.metadata or {}) do
+    if kv.name == M.MARK then return kv.value end
+  end
+end
+
+local function metadata_with(job, value)
+  local md = {}
+  for _, kv in ipairs(type(job.metadata) == "table" and job.metadata or {}) do
+    if kv.name ~= M.MARK then md[#md + 1] = { name = kv.name, value = kv.value } end
+  end
+  if value then md[#md + 1] = { name = M.MARK, value = value } end
+  return json.array(md)
+end
+
+local GONE = set { "completed", "terminating", "deleting" }
+
+local function marked_by(job, tag)
+  local m = mark_of(job)
+  return type(m) == "string" and m:sub(1, #tag + 1) == tag .. "|"
+end
+
+-- Move one job from 'from' to 'to', from whatever state it is in: mark,
+-- disable, wait until disabled, point at 'to', enable, unmark. A job its
+-- owner had disabled is only pointed at 'to', and stays disabled.
+-- Returns "moved", "disabled" (moved, left disabled), true (nothing to do)
+-- or fail.
+local function move_job(self, job_id, from, to, o)
+  local mark = ("%s|%s|%s"):format(o.tag, from, to)
+  while true do
+    local job, why, err = self:get_job(job_id)
+    if not job then
+      if err and err.code == "JobNotFound" then return true end
+      return nil, why, err
+    end
+    if GONE[job.state] then return true end
+    local pool = type(job.poolInfo) == "table" and type(job.poolInfo.poolId) == "string" and job.poolInfo.poolId or ""
+    local on_from, on_to = pool:lower() == from:lower(), pool:lower() == to:lower()
+    local mine = mark_of(job) == mark
+    -- marked by this mover for either direction (a move undone half-way)
+    local ours = marked_by(job, o.tag)
+    local ok
+    if on_from and ours and not mine then
+      ok, why, err = self:patch_job(job_id, { metadata = metadata_with(job, mark) })
+    elseif on_from and not mine then
+      if job.state == "disabled" then
+        ok, why, err = self:patch_job(job_id, { poolInfo = { poolId = to } })
+        if ok then return "disabled" end
+      else
+        ok, why, err = self:patch_job(job_id, { metadata = metadata_with(job, mark) })
+      end
+    elseif on_from and mine then
+      if job.state == "active" then
+        ok, why, err = self:disable_job(job_id, o.disable_tasks)
+      elseif job.state == "disabled" then
+        ok, why, err = self:patch_job(job_id, { poolInfo = { poolId = to } })
+      else
+        ok = true                                  -- disabling, enabling: wait
+      end
+    elseif on_to and ours then
+      if job.state == "disabled" then
+        ok, why, err = self:enable_job(job_id)
+      elseif job.state == "active" or job.state == "enabling" then
+        ok, why, err = self:patch_job(job_id, { metadata = metadata_with(job, nil) })
+        if ok then return "moved" end
+      else
+        ok = true
+      end
+    else
+      return true                                  -- not ours to move (any more)
+    end
+    if not ok then return nil, why, err end
+    if core.now() >= o.deadline then
+      return nil, ("job %s: not moved to %s after %gs"):format(job_id, to, o.timeout),
+        { kind = "timeout", job = job_id }
+    end
+    if job.state == "disabling" or job.state == "enabling" then parallel.sleep(o.interval) end
+  end
+end
+
+local HANDOVER_OPTS = set { "tag", "disable_tasks", "timeout", "interval" }
+
+--- client:hand_over_jobs(from, to [, {tag=, disable_tasks=, timeout=, interval=}]) ->
+--    {jobs = {ids}, moved = n, disabled = n} | fail
+-- Moves every job whose poolInfo names pool 'from' to pool 'to' (disable
+-- with disable_tasks, default "requeue"; poolInfo; enable) and waits until
+-- each runs there (active, executionInfo.poolId = to). Jobs their owner had
+-- disabled are pointed at 'to' and stay disabled. Each job in motion carries
+-- the metadata item "azbatch.rollout.handover" = "<tag>|<from>|<to>", so a
+-- call with the same tag carries on a move that was cut short, or undoes it
+-- (from and to swapped). tag: who moves (default "azbatch").
+function Client:hand_over_jobs(from, to, opts)
+  check.id(from, 1, "hand_over_jobs")
+  check.id(to, 2, "hand_over_jobs")
+  opts = check.options(opts, 3, "hand_over_jobs", HANDOVER_OPTS)
+  check.seconds(opts.timeout, "timeout", "hand_over_jobs")
+  check.seconds(opts.interval, "interval", "hand_over_jobs")
+  check.type(opts.tag, "string", "tag", "hand_over_jobs")
+  local o = { tag = opts.tag or "azbatch", disable_tasks = opts.disable_tasks or "requeue",
+    timeout = opts.timeout or 1800, interval = opts.interval or 2 }
+  if not DISABLE[o.disable_tasks] then
+    error("bad argument #3 to 'hand_over_jobs' (option 'disable_tasks' must be 'requeue', 'terminate' or 'wait')", 2)
+  end
+  o.deadline = core.now() + o.timeout
+  local all, why, err = collect(self:list_jobs { select = "id,state,poolInfo,metadata" })
+  if not all then return nil, why, err end
+  local ids = {}
+  for _, j in ipairs(all) do
+    local pool = type(j.poolInfo) == "table" and type(j.poolInfo.poolId) == "string" and j.poolInfo.poolId:lower()
+    if not GONE[j.state] and (pool == from:lower() or (pool == to:lower() and marked_by(j, o.tag))) then
+      ids[#ids + 1] = j.id
+    end
+  end
+  local result = { jobs = ids, moved = 0, disabled = 0 }
+  local moved = {}
+  for _, jid in ipairs(ids) do
+    local r
+    r, why, err = move_job(self, jid, from, to, o)
+    if not r then return nil, why, err end
+    if r == "moved" then moved[#moved + 1] = jid end
+    if r == "disabled" then result.disabled = result.disabled + 1 end
+  end
+  -- until they run there: active, and the service says the job runs on 'to'
+  for _, jid in ipairs(moved) do
+    while true do
+      local job, gwhy, gerr = self:get_job(jid, { select = "id,state,executionInfo" })
+      if not job then
+        if gerr and gerr.code == "JobNotFound" then break end
+        return nil, gwhy, gerr
+      end
+      local ran = type(job.executionInfo) == "table" and job.executionInfo.poolId
+      if GONE[job.state] or (job.state == "active" and type(ran) == "string" and ran:lower() == to:lower()) then
+        break
+      end
+      if core.now() >= o.deadline then
+        return nil, ("job %s: not running on %s after %gs"):format(jid, to, o.timeout), { kind = "timeout", job = jid }
+      end
+      parallel.sleep(o.interval)
+    end
+  end
+  result.moved = #moved
+  return result
+end
+
+return M
