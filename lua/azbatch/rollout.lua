@@ -350,7 +350,7 @@ function Rollout:plan()
     local ok, vwhy, verr = core.validate("pool", b)
     if not ok then return nil, ("rollout: the body of %s: %s"):format(b.id, vwhy), verr end
   end
-  local budget
+  local budget, cores_of = nil, {}
   if self.run_preflight then
     for _, b in ipairs(list) do
       local r, warn = preflight_one(self, b)
@@ -359,19 +359,25 @@ function Rollout:plan()
           f.pool = b.id
           self.findings[#self.findings + 1] = f
         end
-        budget = budget or quota_of(r.facts)
+        local q = quota_of(r.facts)
+        budget = budget or q
+        cores_of[b.id] = q and q.cores
       else
         self.findings[#self.findings + 1] = warn
       end
     end
   end
+  local rolling = self.strategy == "rolling" or (rec.o.canary and rec.o.canary["then"] == "rolling")
+  local side_by_side = self.strategy == "blue-green" or (rec.o.canary and rec.o.canary["then"] == "blue-green")
   if budget then
-    local free = (budget.quota - budget.used) // budget.cores
     self.quota = budget
-    if self.strategy == "rolling" or (rec.o.canary and rec.o.canary["then"] == "rolling") then
+    if rolling then
+      local cores = 0
+      for _, n in pairs(cores_of) do cores = math.max(cores, n) end
+      local free = (budget.quota - budget.used) // cores
       if free < 1 then
         return fail(("rollout: no dedicated core quota left for a rolling upgrade (%d of %d cores used, %d per "
-          .. "node)"):format(budget.used, budget.quota, budget.cores), "AccountCoreQuotaReached", { quota = budget })
+          .. "node)"):format(budget.used, budget.quota, cores), "AccountCoreQuotaReached", { quota = budget })
       end
       if free < rec.o.extra then
         self.findings[#self.findings + 1] = { severity = "warning", code = "ROLLOUT_BUDGET_CUT",
@@ -382,8 +388,17 @@ function Rollout:plan()
         rec.text = text
         steps = planner.build(rec, live)
       end
+    elseif side_by_side then
+      -- every new pool at full size beside the old ones
+      local need = 0
+      for _, id in ipairs(rec.pools) do need = need + rec.orig[id].td * (cores_of[rec.new[id]] or 0) end
+      if budget.used + need > budget.quota then
+        return fail(("rollout: the new pools need %d dedicated cores beside the old ones, and %d of the account's "
+          .. "%d are free (try strategy 'rolling', which needs only extra_nodes more)"):format(need,
+          budget.quota - budget.used, budget.quota), "AccountCoreQuotaReached", { quota = budget, need = need })
+      end
     end
-  elseif self.run_preflight and (self.strategy == "rolling") then
+  elseif self.run_preflight and rolling then
     self.findings[#self.findings + 1] = { severity = "warning", code = "ROLLOUT_QUOTA_UNKNOWN",
       message = "the account's core quota could not be read: only extra_nodes bounds the rollout" }
   end

@@ -387,6 +387,47 @@ describe("rollouts against the emulator", function()
     assert.equal("done", rollout.status(batch).rollouts[1].state)
   end)
 
+  it("rolling: extra_nodes is cut to the account's free dedicated cores", function()
+    make_pool("qa", "1.0.0", 2)
+    local before = #journal()
+    local r = new { strategy = "rolling", pools = { "qa" }, image = V2, id = "ro-q", extra_nodes = 100000 }
+    local steps = assert(r:plan())
+    local cut
+    for _, f in ipairs(r.findings) do if f.code == "ROLLOUT_BUDGET_CUT" then cut = f end end
+    assert.is_table(cut)
+    -- 500 cores, workers-v1 and qa hold 4 + 4; 2 cores per Standard_D2s_v3 node
+    assert.equal(246, r.rec.o.extra)
+    assert.equal("extra_nodes 100000 cut to 246 by the account's free dedicated cores", cut.message)
+    assert.same({ used = 8, quota = 500, cores = 2 }, r.quota)
+    assert.equal(2, steps[2].body.targetDedicatedNodes)
+    assert.equal(before, #journal())
+  end)
+
+  it("blue-green that would pass the core quota fails before anything is made", function()
+    make_pool("qb", "1.0.0", 40, { vmSize = "Standard_D8s_v5" })
+    local ok, msg, err = new { strategy = "blue-green", pools = { "qb" }, image = V2, id = "ro-qb" }:run()
+    assert.is_nil(ok)
+    assert.equal("AccountCoreQuotaReached", err.code)
+    assert.equal("rollout: the new pools need 320 dedicated cores beside the old ones, and 176 of the account's 500 "
+      .. "are free (try strategy 'rolling', which needs only extra_nodes more)", msg)
+    assert.equal(1, writes_by("^/pools$"))       -- qb itself, nothing else
+    assert.same({}, pools().qb.ours)
+  end)
+
+  it("a failing preflight stops the rollout before it writes anything", function()
+    make_pool("pf", "1.0.0", 1)
+    local before = #journal()
+    -- a version the gallery does not have
+    local ok, msg, err = new { strategy = "blue-green", pools = { "pf" }, image = GALLERY .. "/versions/9.9.9",
+      id = "ro-pf" }:run()
+    assert.is_nil(ok)
+    assert.equal("PreflightFailed", err.code)
+    assert.equal("validation", err.kind)
+    assert.matches("^preflight: IMAGE_VERSION_NOT_FOUND %(pf%-ropf%): ", msg)
+    assert.equal("failed", err.report.steps[1].outcome)
+    assert.equal(before, #journal())
+  end)
+
   it("resume and abort fail clearly on what they cannot do", function()
     local ok, msg, err = rollout.resume(batch, "ro-none")
     assert.is_nil(ok)
@@ -400,6 +441,143 @@ describe("rollouts against the emulator", function()
     assert.equal("done", assert(rollout.resume(batch, "ro-c1")).state)
     assert.error_matches(function() rollout.resume(batch, "ro-c1", { hook = {} }) end, "unknown option 'hook'")
     assert.error_matches(function() rollout.status({}) end, "azbatch.Client expected")
+  end)
+end)
+
+-- {===================================================================
+-- The job methods a handover is made of
+-- ====================================================================
+
+describe("job methods against the emulator", function()
+  setup(function()
+    emu = helper.emulator("--time-scale 100 --seed 3")
+    batch = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url) })
+  end)
+
+  teardown(function()
+    if batch then batch:close() end
+    if emu then emu.stop() end
+  end)
+
+  before_each(function()
+    control("faults", { p429 = 0, p503 = 0, drop = 0, dropAfterCommit = 0 })
+    control("reset", {})
+    control("clock", { timeScale = 100 })
+  end)
+
+  local function wait_state(id, want)
+    for _ = 1, 200 do
+      if batch:get_job(id).state == want then return true end
+      azbatch.sleep(0.02)
+    end
+    error("job " .. id .. " never became " .. want)
+  end
+
+  it("lists, gets, patches, disables and enables jobs", function()
+    local list = assert(azbatch.collect(batch:list_jobs { filter = "poolInfo/poolId eq 'workers-v1'", select = "id" }))
+    assert.equal(3, #list)
+    local job = assert(batch:get_job("ingest", { select = "id,state,priority" }))
+    assert.same({ "ingest", "active" }, { job.id, job.state })
+    assert.is_string(assert(batch:patch_job("ingest", { priority = 5 })).etag)
+    assert.equal(5, batch:get_job("ingest").priority)
+    assert(batch:disable_job("ingest", "requeue"))
+    wait_state("ingest", "disabled")
+    assert(batch:patch_job("ingest", { poolInfo = { poolId = "elsewhere" } }))
+    assert(batch:enable_job("ingest"))
+    wait_state("ingest", "active")
+    assert.equal("elsewhere", batch:get_job("ingest", { select = "id,executionInfo" }).executionInfo.poolId)
+  end)
+
+  it("returns the service's errors and refuses bad bodies before sending", function()
+    local ok, msg, err = batch:get_job("nope")
+    assert.is_nil(ok)
+    assert.equal("JobNotFound", err.code)
+    assert.equal(404, err.status)
+    assert.matches("^JobNotFound: ", msg)
+    ok, msg, err = batch:patch_job("ingest", { pool = "x" })
+    assert.same({ nil, "job.pool: unknown field", { kind = "validation", field = "job.pool" } }, { ok, msg, err })
+    ok, msg, err = batch:patch_job("ingest", { poolInfo = { poolId = "" } })
+    assert.is_nil(ok)
+    assert.equal("job.poolInfo.poolId", err.field)
+    assert.equal("job.poolInfo.poolId: expected a pool id", msg)
+    ok, msg, err = batch:disable_job("ingest", "later")
+    assert.same({ nil, "job.disableTasks: must be one of 'requeue', 'terminate', 'wait'",
+      { kind = "validation", field = "job.disableTasks" } }, { ok, msg, err })
+    -- the pool of an active job cannot change: the service's answer, as it is
+    ok, msg, err = batch:patch_job("ingest", { poolInfo = { poolId = "elsewhere" } })
+    assert.is_nil(ok)
+    assert.matches("^OperationInvalidForCurrentState: ", msg)
+    assert.equal("OperationInvalidForCurrentState", err.code)
+    ok, msg, err = batch:enable_job("ingest")
+    assert.is_nil(ok)
+    assert.matches("^OperationInvalidForCurrentState: ", msg)
+    assert.equal("OperationInvalidForCurrentState", err.code)
+    assert.equal(0, #journal())
+    assert.error_matches(function() batch:patch_job("ingest", "x") end, "bad argument #2 to 'patch_job'")
+    assert.error_matches(function() batch:get_job("") end, "the id is empty")
+    assert.error_matches(function() batch:hand_over_jobs("a", "b", { disable_tasks = "x" }) end,
+      "option 'disable_tasks' must be")
+  end)
+
+  it("reports a disable and an enable whose answers were lost as done (recovered)", function()
+    control("faults", { dropAfterCommit = 1, methods = { "POST" } })
+    local r = assert(batch:disable_job("ingest", "requeue"))
+    assert.is_true(r.recovered)
+    control("faults", { dropAfterCommit = 0 })
+    wait_state("ingest", "disabled")
+    control("faults", { dropAfterCommit = 1, methods = { "POST" } })
+    r = assert(batch:enable_job("ingest"))
+    assert.is_true(r.recovered)
+    control("faults", { dropAfterCommit = 0, methods = json.null })
+    -- every attempt was applied (repeats change nothing); two calls in all
+    local calls = {}
+    for _, e in ipairs(journal()) do calls[e.clientRequestId] = true end
+    local n = 0
+    for _ in pairs(calls) do n = n + 1 end
+    assert.equal(2, n)
+  end)
+
+  it("hands every job over and waits until it runs there; a disabled job stays disabled", function()
+    local r = assert(batch:hand_over_jobs("workers-v1", "green", { tag = "t1", interval = 0.02 }))
+    table.sort(r.jobs)
+    assert.same({ "backfill", "ingest", "nightly-render" }, r.jobs)
+    assert.equal(2, r.moved)
+    assert.equal(1, r.disabled)
+    local j = jobs()
+    assert.same({ pool = "green", running_on = "green", state = "active", marked = false }, j.ingest)
+    assert.same({ pool = "green", running_on = "green", state = "disabled", marked = false }, j.backfill)
+  end)
+
+  it("carries on a move cut short, and undoes one, by its tag", function()
+    -- cut short: marked and disabled, still on the old pool
+    assert(batch:patch_job("ingest", { metadata = { { name = rollout.JOB_MARK, value = "t2|workers-v1|green" } } }))
+    assert(batch:disable_job("ingest", "requeue"))
+    wait_state("ingest", "disabled")
+    local r = assert(batch:hand_over_jobs("workers-v1", "green", { tag = "t2", interval = 0.02 }))
+    assert.equal(2, r.moved)
+    assert.same({ pool = "green", running_on = "green", state = "active", marked = false }, jobs().ingest)
+    -- undone half-way: on the new pool, marked for the way there, disabled
+    assert(batch:patch_job("ingest", { metadata = { { name = rollout.JOB_MARK, value = "t2|workers-v1|green" } } }))
+    assert(batch:disable_job("ingest", "requeue"))
+    wait_state("ingest", "disabled")
+    r = assert(batch:hand_over_jobs("green", "workers-v1", { tag = "t2", interval = 0.02 }))
+    assert.equal(3, #r.jobs)                     -- the two moved there, and the one half-way back
+    assert.equal("workers-v1", jobs().ingest.pool)
+    assert.equal("active", jobs().ingest.state)
+    assert.is_false(jobs().ingest.marked)
+    -- another tag's marked job is left alone
+    assert(batch:patch_job("ingest", { metadata = { { name = rollout.JOB_MARK, value = "t9|x|workers-v1" } } }))
+    r = assert(batch:hand_over_jobs("x", "workers-v1", { tag = "t2" }))
+    assert.same({}, r.jobs)
+  end)
+
+  it("fails with kind timeout when a job does not get there in time", function()
+    control("clock", { timeScale = 1e-9 })
+    local ok, msg, err = batch:hand_over_jobs("workers-v1", "green", { tag = "t3", timeout = 0.3, interval = 0.05 })
+    control("clock", { timeScale = 100 })
+    assert.is_nil(ok)
+    assert.equal("timeout", err.kind)
+    assert.matches("^job %S+: not moved to green after 0%.3s$", msg)
   end)
 end)
 
