@@ -22,12 +22,13 @@ from .wire import ApiError, iso
 
 
 class Node:
-    __slots__ = ("id", "dedicated", "alloc_at", "leave_at", "gone_at", "ip", "seq", "fate")
+    __slots__ = ("id", "dedicated", "alloc_at", "leave_at", "gone_at", "ip", "seq", "fate", "exact")
 
-    def __init__(self, node_id, dedicated, alloc_at, ip, seq, fate=None):
+    def __init__(self, node_id, dedicated, alloc_at, ip, seq, fate=None, exact=None):
         self.id, self.dedicated, self.alloc_at, self.ip, self.seq = node_id, dedicated, alloc_at, ip, seq
         self.leave_at = self.gone_at = None
         self.fate = fate                    # a failures.Fate, or None: what it becomes after starting
+        self.exact = exact                  # the image version it was made from (None: the pool's)
 
     def visible(self, now):
         return self.alloc_at <= now and (self.gone_at is None or now < self.gone_at)
@@ -122,7 +123,7 @@ class BatchBackend:
     `allocation_check(account, pool, kind, now)` gives the resize error that stops allocation
     (images.allocation_error), `node_fate(account, pool, seq)` what a new node becomes."""
 
-    def __init__(self, world, allocation_check=None, node_fate=None):
+    def __init__(self, world, allocation_check=None, node_fate=None, node_version=None):
         self.world = world
         self.alloc = world["allocation"]
         self.pools = {a["name"]: {} for a in world["accounts"]}
@@ -131,6 +132,9 @@ class BatchBackend:
         self._ip = 0
         self.allocation_check = allocation_check or (lambda account, pool, kind, now: None)
         self.node_fate = node_fate or (lambda account, pool, seq: None)
+        # the image version a node allocated now gets: a pool on a gallery
+        # definition (latest) takes whatever version is latest at the time
+        self.node_version = node_version or (lambda account, pool: None)
 
     # {---------------------------------------------------------- lookups and counters
 
@@ -175,7 +179,7 @@ class BatchBackend:
         self._ip += 1
         ip = "%d.%d.%d.%d" % (n >> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255)
         return Node("tvmps_%s_%s" % (digest, "d" if dedicated else "p"), dedicated, alloc_at, ip, pool.seq,
-                    self.node_fate(account, pool, pool.seq))
+                    self.node_fate(account, pool, pool.seq), self.node_version(account, pool))
 
     # {---------------------------------------------------------- the clock
 

@@ -170,8 +170,8 @@ def node_json(ctx, pool, node):
     ref = copy.deepcopy((pool.spec.get("virtualMachineConfiguration") or {}).get("imageReference") or {})
     if ref.get("publisher"):
         ref.setdefault("version", "latest")
-    if pool.exact_version:
-        ref["exactVersion"] = pool.exact_version
+    if node.exact or pool.exact_version:
+        ref["exactVersion"] = node.exact or pool.exact_version
     vmi = {"imageReference": ref}
     if account["poolAllocationMode"] == "UserSubscription":
         vmi["scaleSetVmResourceId"] = ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/"

@@ -69,7 +69,8 @@ class Emulator:
             self.world,
             allocation_check=lambda account, pool, kind, t: images.allocation_error(self, account, pool, pool.image,
                                                                                     kind, t),
-            node_fate=lambda account, pool, seq: images.node_fate(self, account, pool, seq))
+            node_fate=lambda account, pool, seq: images.node_fate(self, account, pool, seq),
+            node_version=lambda account, pool: images.node_version(pool))
         self.jobs = JobBackend(self.world, self.batch)
         self._seed(now)
         self.stats = {"requests": 0, "byStatus": collections.Counter(), "connections": 0,

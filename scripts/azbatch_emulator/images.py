@@ -192,6 +192,21 @@ def allocation_error(emu, account, pool, info, kind, now):
     return None
 
 
+def node_version(pool):
+    """The gallery version a node allocated now is made from: for a pool on a definition id
+    (no version), the latest at this moment, so nodes added after a new version was
+    published run it while the older nodes keep theirs."""
+    info = pool.image
+    if info is None or info.kind != "gallery" or info.definition is None:
+        return None
+    vmid = ((pool.spec.get("virtualMachineConfiguration") or {}).get("imageReference") or {}).get(
+        "virtualMachineImageId") or ""
+    if "/versions/" in vmid.lower():
+        return None
+    latest = W.latest_gallery_version(info.definition)
+    return latest["name"] if latest else None
+
+
 def node_fate(emu, account, pool, seq):
     """The failures.Fate of a new node of `pool`, or None."""
     info = pool.image

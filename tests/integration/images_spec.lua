@@ -76,13 +76,13 @@ describe("custom images on ARM", function()
 
     it("refuses a blob in another subscription or region, before writing anything", function()
       local writes = #helper.control(emu, "journal").value
-      local ok, msg, err = batch:image_from_vhd { blob = "https://azbatchotherstore.blob.core.windows.net/vhds/ubuntu-2204.vhd",
-        name = "x" }
+      local ok, msg, err = batch:image_from_vhd {
+        blob = "https://azbatchotherstore.blob.core.windows.net/vhds/ubuntu-2204.vhd", name = "x" }
       assert.is_nil(ok)
       assert.equal("StorageAccountNotInSubscription", err.code)
       assert.matches("same subscription and region", msg)
-      ok, msg, err = batch:image_from_vhd { blob = "https://azbatchdevstorene.blob.core.windows.net/vhds/ubuntu-2204.vhd",
-        name = "x" }
+      ok, msg, err = batch:image_from_vhd {
+        blob = "https://azbatchdevstorene.blob.core.windows.net/vhds/ubuntu-2204.vhd", name = "x" }
       assert.is_nil(ok)
       assert.equal("StorageAccountInOtherRegion", err.code)
       assert.matches("northeurope", msg)
@@ -158,7 +158,8 @@ describe("custom images on ARM", function()
     end)
 
     it("replicate_image refuses what is not a gallery version", function()
-      local ok, _, err = batch:replicate_image { image = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts", nodes = 10 }
+      local ok, _, err = batch:replicate_image { image = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts",
+        nodes = 10 }
       assert.is_nil(ok)
       assert.equal("replicate_image.image", err.field)
     end)
