@@ -255,7 +255,9 @@ local function preflight_one(self, body)
     return nil, { severity = "warning", code = "PREFLIGHT_UNAVAILABLE", field = body.id,
       message = "the preflight rules are not in this build of azbatch; only the spec was validated" }
   end
-  local r, why = self.client:preflight(body, { arm = self.arm, account = self.account })
+  -- one cache for the rollout: ARM is asked once per image, not once per pool
+  self.preflight_cache = self.preflight_cache or {}
+  local r, why = self.client:preflight(body, { arm = self.arm, account = self.account, cache = self.preflight_cache })
   if not r then
     return nil, { severity = "warning", code = "CHECK_SKIPPED", field = body.id, message = tostring(why) }
   end
@@ -626,6 +628,7 @@ function Rollout:forward(from)
   for i = from + 1, #steps do
     local st = steps[i]
     local ok, why, err = self:step(st, self.log)
+    local unsaved
     if ok then
       self.done = i
       local last = i == #steps
@@ -635,6 +638,7 @@ function Rollout:forward(from)
         notify(self, { type = "done" })
         return true
       end
+      unsaved = not ok
     end
     if not ok then
       err = err or {}
@@ -642,8 +646,14 @@ function Rollout:forward(from)
         self.state = "busy"
         return nil, why, err
       end
+      if unsaved then
+        -- the step is done but the service did not take the progress: it
+        -- cannot take a rollback either; resume runs the step again
+        err.unsaved = true
+        why = ("rollout %s: step %d is done, and recording it failed: %s"):format(self.id, i, tostring(why))
+      end
       local c = committed(steps, self.done or 0)
-      if c or err.outcome == "unknown" then
+      if c or err.outcome == "unknown" or unsaved then
         -- past the point of no return, or the service cannot tell: stop,
         -- and leave the state for resume or abort
         self.state = "failed"

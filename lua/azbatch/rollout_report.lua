@@ -25,7 +25,7 @@ function M.counts_of(row)
   for _, part in ipairs { "dedicated", "lowPriority" } do
     local c = type(row[part]) == "table" and row[part] or {}
     for k, v in pairs(c) do
-      if k ~= "total" and math.tointeger(v) then
+      if k ~= "total" and math.tointeger(v) and v > 0 then
         local s = COUNTER[k] or k:lower()
         out[s] = (out[s] or 0) + math.tointeger(v)
       end

@@ -428,6 +428,106 @@ describe("rollouts against the emulator", function()
     assert.equal(before, #journal())
   end)
 
+  it("a new pool that meets the core quota fails its wait with the resize error and is rolled back", function()
+    make_pool("qc", "1.0.0", 40, { vmSize = "Standard_D8s_v5" })
+    local before = pools()
+    -- preflight would refuse it: without it, the service's resize error stops the wait
+    local ok, msg, err = new { strategy = "blue-green", pools = { "qc" }, image = V2, id = "ro-qc", handover = false,
+      preflight = false }:run()
+    assert.is_nil(ok)
+    assert.equal("AccountCoreQuotaReached", err.code)
+    assert.matches("^pool qc%-roqc: ", msg)
+    assert.equal(3, err.step)
+    assert.is_true(err.rolled_back)
+    assert.is_true(gone("qc-roqc"))
+    assert.same(before, pools())
+  end)
+
+  it("a failure after an old pool is deleted stops the rollout without undoing; resume finishes it", function()
+    make_pool("ca", "1.0.0", 1)
+    make_pool("cb", "1.0.0", 1)
+    local refuse = true
+    local o = { strategy = "blue-green", pools = { "ca", "cb" }, image = V2, id = "ro-cm", handover = false,
+      hooks = { approve = function(_, st) return not (refuse and st.call == "delete_pool" and st.pool == "cb") end } }
+    local ok, msg, err = new(o):run()
+    assert.is_nil(ok)
+    assert.equal("approval: delete cb: not approved", msg)
+    assert.is_number(err.committed)
+    assert.is_nil(err.rolled_back)
+    assert.equal("failed", err.report.state)
+    assert.same({}, err.report.undo)
+    assert.is_true(gone("ca"))
+    assert.equal("failed", rollout.status(batch).rollouts[1].state)
+    ok, msg, err = rollout.abort(batch, "ro-cm")
+    assert.is_nil(ok)
+    assert.matches("is done and cannot be undone; resume it instead$", msg)
+    assert.equal("RolloutCommitted", err.code)
+    refuse = false
+    assert.equal("done", assert(rollout.resume(batch, "ro-cm", { timeouts = FAST, hooks = o.hooks })).state)
+    assert.is_true(gone("cb"))
+    local p = pools()
+    assert.same({ "1.1.0", "1.1.0" }, { p["ca-rocm"].version, p["cb-rocm"].version })
+  end)
+
+  it("a step whose outcome cannot be settled stops the rollout without rolling back", function()
+    make_pool("uk", "1.0.0", 1)
+    -- a client whose configuration patch takes effect and loses its answer,
+    -- and which can read nothing after that, until the service is back
+    local Client = require("azbatch.client").Client
+    local lossy = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url) })
+    local blind = false
+    function lossy.patch_pool(self, id, props, o)
+      if props.virtualMachineConfiguration then
+        assert(Client.patch_pool(self, id, props, o))
+        blind = true
+        return nil, "transport: the connection was reset", { kind = "transport", outcome = "unknown" }
+      end
+      return Client.patch_pool(self, id, props, o)
+    end
+    function lossy.get_pool(self, ...)
+      if blind then return nil, "transport: unreachable", { kind = "transport" } end
+      return Client.get_pool(self, ...)
+    end
+    local r = assert(rollout.new(lossy, { strategy = "in-place", pools = { "uk" }, image = V2, id = "ro-uk",
+      timeouts = FAST, arm = arm, account = ACCOUNT }))
+    local ok, msg, err = r:run()
+    lossy:close()
+    assert.is_nil(ok)
+    assert.equal("transport: the connection was reset", msg)
+    assert.equal("unknown", err.outcome)
+    assert.equal(4, err.step)
+    assert.is_nil(err.rolled_back)
+    assert.same({}, err.report.undo)
+    assert.equal("unknown", err.report.steps[4].outcome)
+    assert.equal("running", rollout.status(batch).rollouts[1].state)   -- as the service last heard
+    -- once the service answers again, resume finds the change made and finishes
+    local rep = assert(rollout.resume(batch, "ro-uk", { timeouts = FAST }))
+    assert.equal("done", rep.state)
+    assert.equal("skipped", rep.steps[#rep.steps - 4].outcome)
+    assert.equal("1.1.0", pools().uk.version)
+  end)
+
+  it("a step done whose progress cannot be written stops the rollout; resume runs the step again", function()
+    make_pool("us", "1.0.0", 1)
+    local slow = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url), timeout = 0.3,
+      retry = { max_attempts = 2, base_delay = 0.01 } })
+    local r = assert(rollout.new(slow, { strategy = "in-place", pools = { "us" }, image = V2, id = "ro-us",
+      timeouts = FAST, arm = arm, account = ACCOUNT, hooks = { on_step = function(e)
+        if e.n == 3 then control("faults", { latencyMs = 600 }) end        -- the service stops answering in time
+      end } }))
+    local ok, msg, err = r:run()
+    control("faults", { latencyMs = 0 })
+    slow:close()
+    assert.is_nil(ok)
+    assert.matches("^rollout ro%-us: step 3 is done, and recording it failed: ", msg)
+    assert.is_true(err.unsaved)
+    assert.is_nil(err.rolled_back)
+    assert.same({}, err.report.undo)
+    assert.equal(2, rollout.status(batch).rollouts[1].done)
+    assert.equal("done", assert(rollout.resume(batch, "ro-us", { timeouts = FAST })).state)
+    assert.equal("1.1.0", pools().us.version)
+  end)
+
   it("resume and abort fail clearly on what they cannot do", function()
     local ok, msg, err = rollout.resume(batch, "ro-none")
     assert.is_nil(ok)

@@ -428,7 +428,7 @@ describe("the report", function()
   end)
 
   it("counts nodes from a node-counts row, dedicated and low-priority together", function()
-    assert.same({ idle = 3, starttaskfailed = 1, leavingpool = 2, waitingforstarttask = 1, running = 0 },
+    assert.same({ idle = 3, starttaskfailed = 1, leavingpool = 2, waitingforstarttask = 1 },
       report.counts_of { dedicated = { idle = 2, startTaskFailed = 1, leavingPool = 2, running = 0, total = 5 },
         lowPriority = { idle = 1, waitingForStartTask = 1, total = 2 } })
   end)
