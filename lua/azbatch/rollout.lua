@@ -537,6 +537,8 @@ function Rollout:step(st, log)
   end
   entry["end"] = now()
   if ok then
+    -- "recovered": the client found the effect of an attempt whose answer was lost
+    entry.recovered = entry.recovered or why == "recovered" or nil
     entry.outcome = why == "skipped" and "skipped" or "ok"
     entry.jobs = st.jobs
   else

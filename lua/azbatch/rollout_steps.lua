@@ -130,9 +130,8 @@ function EXEC.create_pool(self, st)
   ok, why, err = c:create_pool(body)
   if ok then
     self.live[st.pool] = true
-    return true
+    return true, ok.recovered and "recovered" or nil
   end
-  if err.outcome == "unknown" then err.resolve = "create" end
   return nil, why, err
 end
 
@@ -162,7 +161,7 @@ function EXEC.resize_pool(self, st, deadline)
   self.since[id] = p.allocationStateTransitionTime
   local ok
   ok, why, err = c:resize_pool(id, body)
-  if ok then return true end
+  if ok then return true, ok.recovered and "recovered" or nil end
   return nil, why, err
 end
 
@@ -173,7 +172,7 @@ function EXEC.patch_pool(self, st)
   if same(st.body, p) then return true, "skipped" end
   local ok
   ok, why, err = c:patch_pool(id, st.body)
-  if ok then return true end
+  if ok then return true, ok.recovered and "recovered" or nil end
   return nil, why, err
 end
 
@@ -191,6 +190,8 @@ function EXEC.delete_pool(self, st)
     local ok
     ok, why, err = c:delete_pool(id)
     if not ok then return nil, why, err end
+    self.live[id] = nil
+    return true, ok.recovered and "recovered" or nil
   end
   self.live[id] = nil
   return true
@@ -203,7 +204,7 @@ function EXEC.disable_autoscale(self, st)
   if not p.enableAutoScale then return true, "skipped" end
   local ok
   ok, why, err = c:disable_autoscale(id)
-  if ok then return true end
+  if ok then return true, ok.recovered and "recovered" or nil end
   return nil, why, err
 end
 
@@ -222,7 +223,7 @@ function EXEC.enable_autoscale(self, st, deadline)
   for _ = 1, 60 do
     local ok
     ok, why, err = c:enable_autoscale(id, st.body)
-    if ok then return true end
+    if ok then return true, ok.recovered and "recovered" or nil end
     -- the service's 30-second rule between enables of one pool
     if err.code ~= "TooManyEnableAutoScaleRequests" or now() >= deadline then break end
     parallel.sleep(math.max(1, self.timeouts.poll))

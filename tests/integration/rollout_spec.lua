@@ -175,6 +175,25 @@ describe("rollouts against the emulator", function()
     assert.same({ rollouts = {} }, rollout.status(batch))
   end)
 
+  it("blue-green keep_old: jobs move, the old pool stays as it was, both carry the finished record", function()
+    local r = new { strategy = "blue-green", pools = { "workers-v1" }, image = V2, id = "ro-keep", keep_old = true }
+    assert.equal("done", assert(r:run()).state)
+    assert.error_matches(function() r:run() end, "this rollout has already run")
+    local p = pools()
+    assert.same({ "1.0.0", 2 }, { p["workers-v1"].version, p["workers-v1"].td })
+    assert.same({ "1.1.0", 2 }, { p["workers-v1-rokeep"].version, p["workers-v1-rokeep"].td })
+    assert.equal("workers-v1-rokeep", jobs().ingest.running_on)
+    assert.same({ ["workers-v1"] = "old", ["workers-v1-rokeep"] = "new" }, rollout.status(batch).rollouts[1].pools)
+  end)
+
+  it("node_agent 'auto' chooses the agent for the new image", function()
+    make_pool("na", "1.0.0", 1)
+    local r = new { strategy = "in-place", pools = { "na" }, image = V2, id = "ro-na", node_agent = "auto" }
+    assert.equal("done", assert(r:run()).state)
+    assert.equal("batch.node.ubuntu 22.04", r.rec.agent)
+    assert.equal("batch.node.ubuntu 22.04", assert(batch:get_pool("na")).virtualMachineConfiguration.nodeAgentSKUId)
+  end)
+
   it("rolling three pools, two at a time, within the extra-node budget", function()
     make_pool("ra", "1.0.0", 3)
     make_pool("rb", "1.0.0", 2)
