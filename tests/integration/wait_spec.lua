@@ -162,7 +162,9 @@ describe("waiting for a pool", function()
     batch.get_pool = function(self, id, o) selects[#selects + 1] = o and o.select; return real_get(self, id, o) end
     batch.list_pool_node_counts = function(self, o) counts = counts + 1; return real_counts(self, o) end
     local fns = {}
-    for i, id in ipairs(ids) do fns[i] = function() return batch:wait_pool(id, { interval = 0.05, timeout = 60 }) end end
+    for i, id in ipairs(ids) do
+      fns[i] = function() return batch:wait_pool(id, { interval = 0.05, timeout = 60 }) end
+    end
     local ok, results = pcall(parallel.run, fns)
     batch.get_pool, batch.list_pool_node_counts = nil, nil
     assert(ok, results)
