@@ -9,10 +9,14 @@ local scenario = arg[1]
 local n = tonumber(arg[2])
 local batch = assert(azbatch.client {})
 
-local function spec(id, nodes)
+local IMAGE, AGENT = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest", "batch.node.ubuntu 22.04"
+-- the blue pool's image, before the blue-green rollout to IMAGE
+local OLD_IMAGE, OLD_AGENT = "Canonical:0001-com-ubuntu-server-focal:20_04-lts:latest", "batch.node.ubuntu 20.04"
+
+local function spec(id, nodes, old)
   return { id = id, vmSize = "Standard_A1_v2", targetDedicatedNodes = nodes or 0,
-    virtualMachineConfiguration = { imageReference = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest",
-      nodeAgentSKUId = "batch.node.ubuntu 22.04" } }
+    virtualMachineConfiguration = { imageReference = old and OLD_IMAGE or IMAGE,
+      nodeAgentSKUId = old and OLD_AGENT or AGENT } }
 end
 
 -- Run fn(i) for i = 1..count on 'width' coroutines.
@@ -30,9 +34,9 @@ local function pool_of(width, count, fn)
   azbatch.parallel(workers)
 end
 
-if scenario == "setup" then          -- setup COUNT NODES PREFIX: COUNT pools of NODES nodes
-  local nodes, prefix = tonumber(arg[3]), arg[4]
-  pool_of(16, n, function(i) assert(batch:create_pool(spec(("%s%04d"):format(prefix, i), nodes))) end)
+if scenario == "setup" then          -- setup COUNT NODES PREFIX [old]: COUNT pools of NODES nodes
+  local nodes, prefix, old = tonumber(arg[3]), arg[4], arg[5] == "old"
+  pool_of(16, n, function(i) assert(batch:create_pool(spec(("%s%04d"):format(prefix, i), nodes, old))) end)
 elseif scenario == "show" then       -- show ID
   assert(batch:get_pool(arg[2]))
 elseif scenario == "crud" then       -- crud N: create, show, delete N pools in sequence
@@ -55,11 +59,12 @@ elseif scenario == "audit" then      -- audit POOLS NODES C: every pool, then ev
     local nodes = assert(azbatch.collect(batch:list_nodes(pools[i].id)))
     assert(#nodes == want, #nodes)
   end)
-elseif scenario == "bluegreen" then  -- bluegreen BLUE GREEN NODES INTERVAL
-  local blue, green, nodes, interval = arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5])
-  assert(batch:create_pool(spec(green, nodes)))
-  assert(batch:wait_pool(green, { interval = interval, max_interval = interval, timeout = 600 }))
-  assert(batch:delete_pool(blue))
+elseif scenario == "bluegreen" then  -- bluegreen BLUE GREEN POLL: azbatch.rollout's blue-green to IMAGE
+  local rollout = require "azbatch.rollout"
+  local blue, green = arg[2], arg[3]
+  local r = assert(rollout.new(batch, { strategy = "blue-green", pools = { blue }, image = IMAGE, node_agent = AGENT,
+    names = { [blue] = green }, timeouts = { poll = tonumber(arg[4]) } }))
+  assert(r:run())
 else
   error("usage: azbatch.lua setup|show|crud|list|gets|audit|bluegreen ARGS...")
 end

@@ -16,19 +16,9 @@ esac
 set -e
 IMAGE=Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest
 AGENT="batch.node.ubuntu 22.04"
-# state ID: steady, error (steady with a resize error) or what else the pool is doing
-state() {
-  if [ "$tool" = az ]; then
-    out=$(az batch pool show --pool-id "$1" --select id,allocationState,resizeErrors --only-show-errors \
-      --query '[allocationState, length(resizeErrors || `[]`)]' -o tsv)
-    case $out in "$(printf 'steady\n0')") echo steady ;; steady*) echo error ;; *) echo "$out" ;; esac
-  else
-    out=$("$AZBATCH_CLI" pool show --pool-id "$1" --select id,allocationState,resizeErrors)
-    case $out in *resizeErrors*) echo error ;; *'"allocationState": "steady"'*) echo steady ;; *) echo other ;; esac
-  fi
-}
+# create ID NODES [VM-SIZE]
 create() {
-  cli pool create --id "$1" --vm-size Standard_A1_v2 --target-dedicated-nodes "$2" \
+  cli pool create --id "$1" --vm-size "${3:-Standard_A1_v2}" --target-dedicated-nodes "$2" \
     --image "$IMAGE" --node-agent-sku-id "$AGENT" >/dev/null
 }
 
@@ -55,15 +45,34 @@ case $scenario in
     for id in $ids; do
       test "$(az batch node list --pool-id "$id" --only-show-errors --query 'length(@)' -o tsv)" -eq "$2"
     done ;;
-  bluegreen)   # BLUE GREEN NODES INTERVAL: create green, poll until steady, delete blue
-    create "$2" "$3"
-    polls=0
-    until state=$(state "$2"); [ "$state" = steady ]; do
-      [ "$state" != error ] || { echo "cli.sh: $2: resize error" >&2; exit 1; }
-      polls=$((polls + 1))
-      [ "$polls" -lt 600 ] || { echo "cli.sh: $2: not steady" >&2; exit 1; }
-      sleep "$4"
-    done
-    cli pool delete --pool-id "$1" --yes >/dev/null ;;
+  bluegreen)   # BLUE GREEN POLL: azbatch.rollout's blue-green, step by step (see node.mjs)
+    [ "$tool" = az ] || exit 2
+    blue=$1 green=$2 poll=$3 polls=0
+    # poll CMD...: run CMD every POLL seconds until it succeeds, at most 600 times
+    poll() {
+      until "$@"; do
+        polls=$((polls + 1))
+        [ "$polls" -lt 600 ] || { echo "cli.sh: $*: timed out" >&2; exit 1; }
+        sleep "$poll"
+      done
+    }
+    steady() {
+      state=$(cli pool show --pool-id "$1" --select id,allocationState,resizeErrors \
+        --query '[allocationState, length(resizeErrors || `[]`)]' -o tsv)
+      case $state in "$(printf 'steady\n0')") return 0 ;; steady*) echo "cli.sh: $1: resize error" >&2; exit 1 ;; esac
+      return 1
+    }
+    gone() { [ "$(cli pool list --filter "id eq '$1'" --query 'length(@)' -o tsv)" = 0 ]; }
+    old=$(cli pool show --pool-id "$blue" --select id,vmSize,targetDedicatedNodes \
+      --query "join(' ', [vmSize, to_string(targetDedicatedNodes)])" -o tsv)
+    create "$green" "${old#* }" "${old% *}"
+    poll steady "$green"
+    test "$(cli node list --pool-id "$green" --query "length([?state!='idle' && state!='running'])" -o tsv)" = 0
+    test "$(cli job list --query "length([?poolInfo.poolId=='$blue'])" -o tsv)" = 0
+    cli pool resize --pool-id "$blue" --target-dedicated-nodes 0 --target-low-priority-nodes 0 \
+      --node-deallocation-option taskcompletion >/dev/null
+    poll steady "$blue"
+    cli pool delete --pool-id "$blue" --yes
+    poll gone "$blue" ;;
   *) echo "cli.sh: unknown scenario $scenario" >&2; exit 2 ;;
 esac

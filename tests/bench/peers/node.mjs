@@ -15,9 +15,9 @@ const [scenario, ...args] = process.argv.slice(2);
 const num = (i) => Number(args[i]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function spec(id, nodes = 0) {
+function spec(id, nodes = 0, vmSize = "Standard_A1_v2") {
   return {
-    id, vmSize: "Standard_A1_v2", targetDedicatedNodes: nodes,
+    id, vmSize, targetDedicatedNodes: nodes,
     virtualMachineConfiguration: {
       imageReference: {
         publisher: "Canonical", offer: "0001-com-ubuntu-server-jammy", sku: "22_04-lts", version: "latest",
@@ -76,16 +76,31 @@ switch (scenario) {
     break;
   }
   case "bluegreen": {
+    // azbatch.rollout's blue-green, step by step: green at blue's size, wait,
+    // health, jobs to hand over (none here), drain blue, delete it, wait
     const [blue, green] = args;
-    await client.pool.add(spec(green, num(2)));
+    const poll = num(2) * 1000;
     const deadline = Date.now() + 600e3;
-    for (;;) {
-      const p = await client.pool.get(green, { poolGetOptions: { select: "id,allocationState,resizeErrors" } });
-      if (p.allocationState === "steady") { check(!p.resizeErrors, "resize error"); break; }
-      check(Date.now() < deadline, "timeout");
-      await sleep(num(3) * 1000);
-    }
+    const until = async (done) => {
+      while (!(await done())) { check(Date.now() < deadline, "timeout"); await sleep(poll); }
+    };
+    const steady = (id) => until(async () => {
+      const p = await client.pool.get(id, { poolGetOptions: { select: "id,allocationState,resizeErrors" } });
+      check(!(p.allocationState === "steady" && p.resizeErrors), `${id}: resize error`);
+      return p.allocationState === "steady";
+    });
+    const old = await client.pool.get(blue, { poolGetOptions: { select: "id,vmSize,targetDedicatedNodes" } });
+    await client.pool.add(spec(green, old.targetDedicatedNodes, old.vmSize));
+    await steady(green);
+    const nodes = await all(() => client.computeNode.list(green), (link) => client.computeNode.listNext(link));
+    check(nodes.every((n) => n.state === "idle" || n.state === "running"), "unhealthy node");
+    const jobs = await all(() => client.job.list(), (link) => client.job.listNext(link));
+    check(!jobs.some((j) => j.poolInfo && j.poolInfo.poolId === blue), "jobs to hand over");
+    await client.pool.resize(blue, { targetDedicatedNodes: 0, targetLowPriorityNodes: 0,
+      nodeDeallocationOption: "taskcompletion" });
+    await steady(blue);
     await client.pool.deleteMethod(blue);
+    await until(async () => (await client.pool.exists(blue)).body === false);
     break;
   }
   default:

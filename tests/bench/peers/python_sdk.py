@@ -19,9 +19,9 @@ client = BatchServiceClient(SharedKeyCredentials(env["AZURE_BATCH_ACCOUNT"], env
 scenario, args = sys.argv[1], sys.argv[2:]
 
 
-def spec(pool_id, nodes=0):
+def spec(pool_id, nodes=0, vm_size="Standard_A1_v2"):
     return m.PoolAddParameter(
-        id=pool_id, vm_size="Standard_A1_v2", target_dedicated_nodes=nodes,
+        id=pool_id, vm_size=vm_size, target_dedicated_nodes=nodes,
         virtual_machine_configuration=m.VirtualMachineConfiguration(
             image_reference=m.ImageReference(publisher="Canonical", offer="0001-com-ubuntu-server-jammy",
                                              sku="22_04-lts", version="latest"),
@@ -57,16 +57,30 @@ elif scenario == "audit":
         assert len(nodes) == int(args[1]), len(nodes)
     pool_of(int(args[2]), len(pools), nodes_of)
 elif scenario == "bluegreen":
-    blue, green, nodes, interval = args[0], args[1], int(args[2]), float(args[3])
-    client.pool.add(spec(green, nodes))
+    # azbatch.rollout's blue-green, step by step: green at blue's size, wait,
+    # health, jobs to hand over (none here), drain blue, delete it, wait
+    blue, green, poll = args[0], args[1], float(args[2])
     deadline = time.monotonic() + 600
-    while True:
-        p = client.pool.get(green, m.PoolGetOptions(select="id,allocationState,resizeErrors"))
-        if p.allocation_state == "steady":
-            assert not p.resize_errors, p.resize_errors
-            break
-        assert time.monotonic() < deadline, "timeout"
-        time.sleep(interval)
+
+    def until(done):
+        while not done():
+            assert time.monotonic() < deadline, "timeout"
+            time.sleep(poll)
+
+    def steady(pool_id):
+        p = client.pool.get(pool_id, m.PoolGetOptions(select="id,allocationState,resizeErrors"))
+        assert not (p.allocation_state == "steady" and p.resize_errors), p.resize_errors
+        return p.allocation_state == "steady"
+
+    old = client.pool.get(blue, m.PoolGetOptions(select="id,vmSize,targetDedicatedNodes"))
+    client.pool.add(spec(green, old.target_dedicated_nodes, old.vm_size))
+    until(lambda: steady(green))
+    assert all(n.state in ("idle", "running") for n in client.compute_node.list(green)), "unhealthy node"
+    assert not [j for j in client.job.list() if j.pool_info and j.pool_info.pool_id == blue], "jobs to hand over"
+    client.pool.resize(blue, m.PoolResizeParameter(target_dedicated_nodes=0, target_low_priority_nodes=0,
+                                                   node_deallocation_option="taskcompletion"))
+    until(lambda: steady(blue))
     client.pool.delete(blue)
+    until(lambda: not client.pool.exists(blue))
 else:
     sys.exit("usage: python_sdk.py show|crud|list|gets|audit|bluegreen ARGS...")
