@@ -62,7 +62,7 @@ $(BUILD)/embed_test: tests/c/embed_test.c $(OBJS)
 	  $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION)) $(DEPLIBS) -lm -ldl $(LDFLAGS)
 
 lint:
-	luacheck -q lua scripts/azbatch tests
+	luacheck -q lua scripts/azbatch scripts/examples tests
 
 unit: all
 	busted
