@@ -303,6 +303,17 @@ describe("azbatch-host", function()
       assert.same({ "ready", "summary" }, types(evs))
       assert.equal("azbatch-host: stopped by SIGINT: interrupted\n", err)
     end)
+
+    it("a third signal ends a policy stuck in C at once (no summary then)", function()
+      local p = policy [[
+        host.emit { type = "ready" }
+        require("azbatch").sleep(20)   -- C: the hook of the second signal waits for Lua
+      ]]
+      local status, evs, err = signalled({ p }, '"type":"ready"', { "INT", "INT", "TERM" })
+      os.remove(p)
+      assert.equal(143, status, err)
+      assert.same({ "ready" }, types(evs))
+    end)
   end)
 
   describe("usage", function()

@@ -152,7 +152,8 @@ static void on_signal(int sig) {
     stop_signal = sig;
     return;
   }
-  signal(sig, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   if (running != NULL)   /* lua_sethook is safe in a handler (ldebug.c) */
     lua_sethook(running, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
