@@ -567,8 +567,9 @@ void azb_token_open(lua_State *L);
 
 /*
 ** {======================================================
-** Preflight rules and the node agent chooser
-** (azb_preflight.c, azb_agentpick.c; pure checks: facts in, findings out)
+** Preflight rules and the node agent chooser (azb_preflight.c and its
+** azb_pf*.c, whose shared declarations are in azb_preflight.h;
+** azb_agentpick.c; pure checks: facts in, findings out)
 ** =======================================================
 */
 
