@@ -293,13 +293,17 @@ extern const azb_object azb_BatchVmImageReference;
 
 /*
 ** {======================================================
-** JSON (azb_json.c): text in and out. Uses azb_aux.c and azb_text.c;
+** JSON (azb_json.c registers; azb_jsondec.c decodes, azb_jsonenc.c
+** encodes): text in and out. Uses azb_aux.c and azb_text.c;
 ** takes descriptors from its callers and calls back only through a
 ** shaper they pass.
 ** =======================================================
 */
 
 #define AZB_JSON_DEPTH  200   /* nesting the decoder and encoder follow */
+/* A macro's value as a string literal: AZB_STR(AZB_JSON_DEPTH) is "200". */
+#define AZB_STR_(x)     #x
+#define AZB_STR(x)      AZB_STR_(x)
 
 /*
 ** A caller's say over a table with a metatable (other than AZB_ARRAY's)
@@ -319,6 +323,10 @@ typedef int (*azb_json_shaper)(azb_vctx *v, int idx, const struct azb_object **o
 */
 int azb_json_encode(azb_vctx *v, int idx, const azb_object *o,
                     azb_json_shaper shaper);
+/* Create the encoder's buffer class (azb_jsonenc.c). */
+void azb_json_encoder_open(lua_State *L);
+/* core.json_decode(text [, {depth=}]) -> value | fail (azb_jsondec.c) */
+int azb_json_decode(lua_State *L);
 
 /* }====================================================== */
 
