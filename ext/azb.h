@@ -388,7 +388,8 @@ void azb_clock_open(lua_State *L);
 ** Network: buffers, encodings, URLs, options, the wire, the transport,
 ** Shared Key, Entra ID tokens (azb_buf.c, azb_codec.c, azb_url.c,
 ** azb_opts.c, azb_wire.c, the transport in azb_http.c and its
-** azb_http*.c (internal header azb_http.h), azb_auth.c, azb_token.c,
+** azb_http*.c (internal header azb_http.h), azb_auth.c, the token
+** credential in azb_token.c and its azb_token*.c (azb_token.h),
 ** azb_jfields.c, azb_proc.c)
 ** =======================================================
 */
