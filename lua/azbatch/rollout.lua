@@ -25,7 +25,9 @@ require "azbatch.preflight"
 require "azbatch.jobs"
 
 local set = check.set
-local fail = steps_mod.fail
+-- The fail triple of rollout_steps.lua, as a local function: the code map
+-- (tests/unit/troubleshooting_spec.lua) reads each call's code in this file.
+local function fail(msg, code, extra) return steps_mod.fail(msg, code, extra) end
 
 local M = {}
 
