@@ -375,6 +375,8 @@ double azb_plan_resize_timeout(lua_Integer nodes);   /* seconds */
 
 void azb_text_open(lua_State *L);
 void azb_json_open(lua_State *L);
+/* Is the value at idx JSON null (core.null)? (azb_json.c) */
+int azb_isnull(lua_State *L, int idx);
 void azb_image_open(lua_State *L);
 void azb_agent_open(lua_State *L);
 void azb_schema_open(lua_State *L);
@@ -579,13 +581,20 @@ void azb_token_open(lua_State *L);
 ** {======================================================
 ** Preflight rules and the node agent chooser (azb_preflight.c and its
 ** azb_pf*.c, whose shared declarations are in azb_preflight.h;
-** azb_agentpick.c; pure checks: facts in, findings out)
+** azb_agentpick.c; azb_facts.c reads the facts both judge; pure checks:
+** facts in, findings out)
 ** =======================================================
 */
 
 void azb_agentpick_open(lua_State *L);
 /* Needs core.choose_node_agent registered first (azb_agentpick_open). */
 void azb_preflight_open(lua_State *L);
+
+/* Reading facts tables, raw (azb_facts.c); t = 0 is an absent table. */
+int azb_facts_get(lua_State *L, int t, const char *k);        /* pushes; type */
+azb_span azb_facts_str(lua_State *L, int t, const char *k);   /* string or {0} */
+int azb_facts_sub(lua_State *L, int t, const char *k);        /* pushed index or 0 */
+int azb_facts_table(lua_State *L, const char *k, int optional);  /* facts at 1 */
 
 /* }====================================================== */
 

@@ -16,6 +16,11 @@
 ** =======================================================
 */
 
+/* Is the value at idx JSON null (core.null, a NULL light userdata)? */
+int azb_isnull(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
+}
+
 /* core.array([t]) -> t marked to encode as a JSON array (even when empty) */
 static int json_array(lua_State *L) {
   if (lua_isnoneornil(L, 1)) {

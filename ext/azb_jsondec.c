@@ -54,18 +54,11 @@ static void skip_ws(jdec *d) {
   d->p = p;
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* Four hex digits at p (p + 4 <= end checked by the caller), or -1. */
 static long hex4(const unsigned char *p) {
   long v = 0;
   for (int i = 0; i < 4; i++) {
-    int h = hexval(p[i]);
+    int h = azb_hexval(p[i]);
     if (h < 0)
       return -1;
     v = v * 16 + h;

@@ -16,10 +16,6 @@
 
 #define MAX_SAFE_INT     9007199254740992.0   /* 2^53 */
 
-static int isnull(lua_State *L, int idx) {
-  return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
-}
-
 
 /*
 ** {======================================================
@@ -424,7 +420,7 @@ static int enc_object(jenc *e, const azb_object *o, int idx) {
     int ok, t;
     lua_pushstring(L, f->name);
     t = lua_rawget(L, idx);
-    if (t == LUA_TNIL || isnull(L, -1)) {
+    if (t == LUA_TNIL || azb_isnull(L, -1)) {
       lua_pop(L, 1);
       continue;
     }

@@ -34,38 +34,12 @@ static size_t list_len(lua_State *L, int t) {
   return n > LIST_MAX ? LIST_MAX : n;
 }
 
-static int getf(lua_State *L, int t, const char *k) {
-  lua_pushstring(L, k);
-  return lua_rawget(L, t);
-}
-
-/* t[k] when it is a string (anchored by t), else an empty span. */
-static azb_span sfield(lua_State *L, int t, const char *k) {
-  azb_span s = { NULL, 0 };
-  if (t == 0)
-    return s;
-  if (getf(L, t, k) == LUA_TSTRING)
-    s.p = lua_tolstring(L, -1, &s.n);
-  lua_pop(L, 1);
-  return s;
-}
-
-/* Push t[k] and return its index when it is a table; else 0. */
-static int tfield(lua_State *L, int t, const char *k) {
-  if (t == 0)
-    return 0;
-  if (getf(L, t, k) == LUA_TTABLE)
-    return lua_gettop(L);
-  lua_pop(L, 1);
-  return 0;
-}
-
 /* t[k] as a whole number in [0, max]; -1 when absent or anything else. */
 static long long cfield(lua_State *L, int t, const char *k, long long max) {
   long long r = -1;
   if (t == 0)
     return -1;
-  if (getf(L, t, k) == LUA_TNUMBER) {
+  if (azb_facts_get(L, t, k) == LUA_TNUMBER) {
     int isint;
     lua_Integer v = lua_tointegerx(L, -1, &isint);
     if (isint && v >= 0 && v <= max)
@@ -80,27 +54,10 @@ static int bfield(lua_State *L, int t, const char *k) {
   int r = -1;
   if (t == 0)
     return -1;
-  if (getf(L, t, k) == LUA_TBOOLEAN)
+  if (azb_facts_get(L, t, k) == LUA_TBOOLEAN)
     r = lua_toboolean(L, -1);
   lua_pop(L, 1);
   return r;
-}
-
-/*
-** facts[k]: a table, or (when optional) absent; a JSON null (light
-** userdata) counts as absent. Anything else is misuse and raises. Pushes
-** the table and returns its index, or returns 0.
-*/
-static int fact_table(lua_State *L, const char *k, int optional) {
-  int t = getf(L, 1, k);
-  if (t == LUA_TTABLE)
-    return lua_gettop(L);
-  if (optional && (t == LUA_TNIL || t == LUA_TLIGHTUSERDATA)) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  return luaL_argerror(L, 1, lua_pushfstring(L, "facts.%s: table expected, "
-                       "got %s", k, luaL_typename(L, -1)));
 }
 
 static int os_value(azb_span s) {
@@ -110,9 +67,9 @@ static int os_value(azb_span s) {
 
 static void read_unread(pf *c) {
   lua_State *L = c->L;
-  int u = fact_table(L, "unread", 1);
+  int u = azb_facts_table(L, "unread", 1);
   for (int f = 0; u != 0 && f < NFACTS; f++) {
-    int t = getf(L, u, azb_pf_fact_names[f]);
+    int t = azb_facts_get(L, u, azb_pf_fact_names[f]);
     unread *r = &c->un[f];
     if (t == LUA_TNIL || t == LUA_TLIGHTUSERDATA) {
       lua_pop(L, 1);
@@ -123,8 +80,8 @@ static void read_unread(pf *c) {
       int e = lua_gettop(L);
       long long st = cfield(L, e, "status", 999);
       r->status = st > 0 ? st : 0;
-      r->code = sfield(L, e, "code");
-      r->message = sfield(L, e, "message");
+      r->code = azb_facts_str(L, e, "code");
+      r->message = azb_facts_str(L, e, "message");
     }
     else if (t == LUA_TSTRING)
       r->message.p = lua_tolstring(L, -1, &r->message.n);
@@ -134,7 +91,7 @@ static void read_unread(pf *c) {
 
 static void read_image(pf *c, int img) {
   lua_State *L = c->L;
-  azb_span kind = sfield(L, img, "kind");
+  azb_span kind = azb_facts_str(L, img, "kind");
   c->kind = -1;
   for (int k = 0; kind.p != NULL && kind_names[k] != NULL; k++)
     if (strlen(kind_names[k]) == kind.n &&
@@ -144,15 +101,15 @@ static void read_image(pf *c, int img) {
     luaL_argerror(L, 1, "facts.image.kind: expected one of 'marketplace', "
                   "'gallery_version', 'gallery_latest', 'managed_image', "
                   "'shared_gallery', 'community_gallery', 'vhd'");
-  c->img_id = sfield(L, img, "id");
+  c->img_id = azb_facts_str(L, img, "id");
   c->img_sub = azb_pf_id_subscription(c->img_id);
   if (c->img_sub.p == NULL)
-    c->img_sub = sfield(L, img, "subscription");
-  c->img_uri = sfield(L, img, "uri");
-  c->img_version = sfield(L, img, "version");
-  c->img_name = sfield(L, img, "name");
+    c->img_sub = azb_facts_str(L, img, "subscription");
+  c->img_uri = azb_facts_str(L, img, "uri");
+  c->img_version = azb_facts_str(L, img, "version");
+  c->img_name = azb_facts_str(L, img, "name");
   if (c->img_name.p == NULL)
-    c->img_name = sfield(L, img, "image");
+    c->img_name = azb_facts_str(L, img, "image");
   if ((c->kind == K_GVERSION || c->kind == K_GLATEST) &&
       (azb_pf_span_ends(c->img_id, "/versions/latest") ||
        (c->kind == K_GVERSION && azb_pf_span_is(c->img_version, "latest")))) {
@@ -171,17 +128,17 @@ static void read_pool(pf *c, int pool) {
     c->ded = 0;
   if (c->low < 0)
     c->low = 0;
-  c->formula = sfield(L, pool, "autoScaleFormula");
-  c->resize_given = getf(L, pool, "resizeTimeout") != LUA_TNIL;
+  c->formula = azb_facts_str(L, pool, "autoScaleFormula");
+  c->resize_given = azb_facts_get(L, pool, "resizeTimeout") != LUA_TNIL;
   lua_pop(L, 1);
-  c->resize = sfield(L, pool, "resizeTimeout");
-  c->vmsize = sfield(L, pool, "vmSize");
-  vmc = tfield(L, pool, "virtualMachineConfiguration");
-  c->agent = sfield(L, vmc, "nodeAgentSKUId");
+  c->resize = azb_facts_str(L, pool, "resizeTimeout");
+  c->vmsize = azb_facts_str(L, pool, "vmSize");
+  vmc = azb_facts_sub(L, pool, "virtualMachineConfiguration");
+  c->agent = azb_facts_str(L, vmc, "nodeAgentSKUId");
   if (c->agent.n == 0)
     c->agent.p = NULL;
-  od = tfield(L, vmc, "osDisk");
-  uris = tfield(L, od, "imageUris");
+  od = azb_facts_sub(L, vmc, "osDisk");
+  uris = azb_facts_sub(L, od, "imageUris");
   if (uris != 0 && lua_rawlen(L, uris) > 0) {
     c->legacy_vhd = 1;
     if (lua_rawgeti(L, uris, 1) == LUA_TSTRING)
@@ -196,34 +153,34 @@ static void read_account(pf *c, int acct) {
   if (acct == 0)
     return;
   c->acct = 1;
-  c->acct_id = sfield(L, acct, "id");
+  c->acct_id = azb_facts_str(L, acct, "id");
   c->acct_sub = azb_pf_id_subscription(c->acct_id);
-  c->acct_name = sfield(L, acct, "name");
+  c->acct_name = azb_facts_str(L, acct, "name");
   if (c->acct_name.p == NULL)
     c->acct_name = azb_pf_last_segment(c->acct_id);
-  c->acct_loc = sfield(L, acct, "location");
+  c->acct_loc = azb_facts_str(L, acct, "location");
   if (c->acct_loc.n == 0)
     c->acct_loc.p = NULL;
-  props = tfield(L, acct, "properties");
-  c->acct_mode = sfield(L, props, "poolAllocationMode");
+  props = azb_facts_sub(L, acct, "properties");
+  c->acct_mode = azb_facts_str(L, props, "poolAllocationMode");
   c->q_ded = cfield(L, props, "dedicatedCoreQuota", COUNT_MAX);
   c->q_low = cfield(L, props, "lowPriorityCoreQuota", COUNT_MAX);
   c->q_pools = cfield(L, props, "poolQuota", COUNT_MAX);
   c->fam_enforced = bfield(L, props, "dedicatedCoreQuotaPerVMFamilyEnforced")
                     == 1;
-  fams = tfield(L, props, "dedicatedCoreQuotaPerVMFamily");
+  fams = azb_facts_sub(L, props, "dedicatedCoreQuotaPerVMFamily");
   if (fams != 0 && c->vs_family.p != NULL) {
     size_t n = list_len(L, fams);
     for (size_t i = 1; i <= n; i++) {
       if (lua_rawgeti(L, fams, (lua_Integer)i) == LUA_TTABLE &&
-          azb_pf_span_ieq(sfield(L, lua_gettop(L), "name"), c->vs_family))
+          azb_pf_span_ieq(azb_facts_str(L, lua_gettop(L), "name"), c->vs_family))
         c->q_fam = cfield(L, lua_gettop(L), "coreQuota", COUNT_MAX);
       lua_pop(L, 1);
       if (c->q_fam >= 0)
         break;
     }
   }
-  modes = tfield(L, props, "allowedAuthenticationModes");
+  modes = azb_facts_sub(L, props, "allowedAuthenticationModes");
   if (modes != 0 && list_len(L, modes) > 0) {
     size_t n = list_len(L, modes);
     c->modes_known = 1;
@@ -248,7 +205,7 @@ static void read_usage(pf *c, int u) {
   c->u_pools = cfield(L, u, "pools", COUNT_MAX);
   c->u_ded = cfield(L, u, "dedicatedCores", COUNT_MAX);
   c->u_low = cfield(L, u, "lowPriorityCores", COUNT_MAX);
-  fam = tfield(L, u, "dedicatedCoresByFamily");
+  fam = azb_facts_sub(L, u, "dedicatedCoresByFamily");
   if (fam != 0 && c->vs_family.p != NULL) {
     /* keys as ARM spells the family; look for it ignoring case */
     lua_pushnil(L);
@@ -276,9 +233,9 @@ static void read_vmsize(pf *c, int vs) {
   if (vs == 0)
     return;
   c->vs = 1;
-  c->vs_name = sfield(L, vs, "name");
-  c->vs_family = sfield(L, vs, "family");
-  caps = tfield(L, vs, "capabilities");
+  c->vs_name = azb_facts_str(L, vs, "name");
+  c->vs_family = azb_facts_str(L, vs, "family");
+  caps = azb_facts_sub(L, vs, "capabilities");
   if (caps != 0) {
     size_t n = list_len(L, caps);
     for (size_t i = 1; i <= n; i++) {
@@ -289,8 +246,8 @@ static void read_vmsize(pf *c, int vs) {
         continue;
       }
       e = lua_gettop(L);
-      name = sfield(L, e, "name");
-      value = sfield(L, e, "value");
+      name = azb_facts_str(L, e, "name");
+      value = azb_facts_str(L, e, "value");
       if (azb_pf_span_is(name, "vCPUs")) {
         double v;
         if (value.p != NULL && azb_pf_number_literal(value.p, value.n, &v) &&
@@ -328,15 +285,15 @@ static void read_definition(pf *c, int def) {
   if (def == 0)
     return;
   c->def = 1;
-  c->def_id = sfield(L, def, "id");
-  c->def_name = sfield(L, def, "name");
+  c->def_id = azb_facts_str(L, def, "id");
+  c->def_name = azb_facts_str(L, def, "name");
   if (c->def_name.p == NULL)
     c->def_name = azb_pf_last_segment(c->def_id);
-  props = tfield(L, def, "properties");
-  c->def_os = sfield(L, props, "osType");
-  c->def_state = sfield(L, props, "osState");
-  c->def_gen = sfield(L, props, "hyperVGeneration");
-  c->def_eol = sfield(L, props, "endOfLifeDate");
+  props = azb_facts_sub(L, def, "properties");
+  c->def_os = azb_facts_str(L, props, "osType");
+  c->def_state = azb_facts_str(L, props, "osState");
+  c->def_gen = azb_facts_str(L, props, "hyperVGeneration");
+  c->def_eol = azb_facts_str(L, props, "endOfLifeDate");
 }
 
 static void read_managed(pf *c, int mi) {
@@ -345,17 +302,17 @@ static void read_managed(pf *c, int mi) {
   if (mi == 0)
     return;
   c->mi = 1;
-  c->mi_id = sfield(L, mi, "id");
-  c->mi_name = sfield(L, mi, "name");
+  c->mi_id = azb_facts_str(L, mi, "id");
+  c->mi_name = azb_facts_str(L, mi, "name");
   if (c->mi_name.p == NULL)
     c->mi_name = azb_pf_last_segment(c->mi_id);
-  c->mi_loc = sfield(L, mi, "location");
-  props = tfield(L, mi, "properties");
-  sp = tfield(L, props, "storageProfile");
-  od = tfield(L, sp, "osDisk");
-  c->mi_os = sfield(L, od, "osType");
-  c->mi_state = sfield(L, od, "osState");
-  c->mi_gen = sfield(L, props, "hyperVGeneration");
+  c->mi_loc = azb_facts_str(L, mi, "location");
+  props = azb_facts_sub(L, mi, "properties");
+  sp = azb_facts_sub(L, props, "storageProfile");
+  od = azb_facts_sub(L, sp, "osDisk");
+  c->mi_os = azb_facts_str(L, od, "osType");
+  c->mi_state = azb_facts_str(L, od, "osState");
+  c->mi_gen = azb_facts_str(L, props, "hyperVGeneration");
 }
 
 /* The version table at idx into v (spans anchored by it). */
@@ -365,17 +322,17 @@ static void read_version(pf *c, int idx, version *v) {
   memset(v, 0, sizeof *v);
   v->replica_count = v->region_replicas = v->progress = -1;
   v->present = 1;
-  v->id = sfield(L, idx, "id");
-  v->name = sfield(L, idx, "name");
+  v->id = azb_facts_str(L, idx, "id");
+  v->name = azb_facts_str(L, idx, "name");
   if (v->name.p == NULL)
     v->name = azb_pf_last_segment(v->id);
-  props = tfield(L, idx, "properties");
-  v->failed = azb_pf_span_is(sfield(L, props, "provisioningState"), "Failed");
-  pp = tfield(L, props, "publishingProfile");
+  props = azb_facts_sub(L, idx, "properties");
+  v->failed = azb_pf_span_is(azb_facts_str(L, props, "provisioningState"), "Failed");
+  pp = azb_facts_sub(L, props, "publishingProfile");
   v->exclude = bfield(L, pp, "excludeFromLatest") == 1;
-  v->eol = sfield(L, pp, "endOfLifeDate");
+  v->eol = azb_facts_str(L, pp, "endOfLifeDate");
   v->replica_count = cfield(L, pp, "replicaCount", COUNT_MAX);
-  regions = tfield(L, pp, "targetRegions");
+  regions = azb_facts_sub(L, pp, "targetRegions");
   if (regions != 0) {
     size_t n = list_len(L, regions);
     for (size_t i = 1; i <= n; i++) {
@@ -386,7 +343,7 @@ static void read_version(pf *c, int idx, version *v) {
         continue;
       }
       e = lua_gettop(L);
-      name = sfield(L, e, "name");
+      name = azb_facts_str(L, e, "name");
       if (name.n > 0) {
         if (v->nregions < REGIONS_SHOWN)
           v->regions[v->nregions] = name;
@@ -401,21 +358,21 @@ static void read_version(pf *c, int idx, version *v) {
       lua_pop(L, 1);
     }
   }
-  rs = tfield(L, props, "replicationStatus");
+  rs = azb_facts_sub(L, props, "replicationStatus");
   if (rs != 0) {
     v->has_status = 1;
-    v->aggregated = sfield(L, rs, "aggregatedState");
-    summary = tfield(L, rs, "summary");
+    v->aggregated = azb_facts_str(L, rs, "aggregatedState");
+    summary = azb_facts_sub(L, rs, "summary");
     if (summary != 0) {
       size_t n = list_len(L, summary);
       for (size_t i = 1; i <= n && !v->has_state; i++) {
         int e;
         if (lua_rawgeti(L, summary, (lua_Integer)i) == LUA_TTABLE) {
           e = lua_gettop(L);
-          if (azb_pf_region_eq(sfield(L, e, "region"), c->acct_loc)) {
+          if (azb_pf_region_eq(azb_facts_str(L, e, "region"), c->acct_loc)) {
             v->has_state = 1;
-            v->state = sfield(L, e, "state");
-            v->details = sfield(L, e, "details");
+            v->state = azb_facts_str(L, e, "state");
+            v->details = azb_facts_str(L, e, "details");
             v->progress = cfield(L, e, "progress", 100);
           }
         }
@@ -494,21 +451,21 @@ static void read_supported(pf *c, int si, azb_span agent, azb_span pub,
       continue;
     }
     e = top + 1;
-    esku = sfield(L, e, "nodeAgentSKUId");
-    eol = sfield(L, e, "batchSupportEndOfLife");
-    ir = tfield(L, e, "imageReference");
+    esku = azb_facts_str(L, e, "nodeAgentSKUId");
+    eol = azb_facts_str(L, e, "batchSupportEndOfLife");
+    ir = azb_facts_sub(L, e, "imageReference");
     if (c->kind == K_MARKET && !c->market_listed &&
-        azb_pf_span_ieq(sfield(L, ir, "publisher"), pub) &&
-        azb_pf_span_ieq(sfield(L, ir, "offer"), offer) &&
-        azb_pf_span_ieq(sfield(L, ir, "sku"), sku)) {
+        azb_pf_span_ieq(azb_facts_str(L, ir, "publisher"), pub) &&
+        azb_pf_span_ieq(azb_facts_str(L, ir, "offer"), offer) &&
+        azb_pf_span_ieq(azb_facts_str(L, ir, "sku"), sku)) {
       c->market_listed = 1;
-      c->market_os = os_value(sfield(L, e, "osType"));
+      c->market_os = os_value(azb_facts_str(L, e, "osType"));
       c->market_eol = eol;
     }
     if (agent.p != NULL && azb_pf_span_ieq(esku, agent)) {
       double t;
       if (!any)
-        c->agent_os = os_value(sfield(L, e, "osType"));
+        c->agent_os = os_value(azb_facts_str(L, e, "osType"));
       any = 1;
       if (eol.p != NULL && azb_pf_parse_time(eol, &t)) {
         if (t > latest_eol)
@@ -532,8 +489,8 @@ static void read_storage(pf *c, int sa) {
   if (sa == 0)
     return;
   c->sa = 1;
-  c->sa_id = sfield(L, sa, "id");
-  c->sa_loc = sfield(L, sa, "location");
+  c->sa_id = azb_facts_str(L, sa, "id");
+  c->sa_loc = azb_facts_str(L, sa, "location");
 }
 
 /* }====================================================== */
@@ -549,28 +506,28 @@ void azb_pf_read(pf *c) {
   lua_State *L = c->L;
   int pool, win = 0;
   azb_span cred;
-  if (getf(L, 1, "now") != LUA_TNUMBER)
+  if (azb_facts_get(L, 1, "now") != LUA_TNUMBER)
     luaL_argerror(L, 1, lua_pushfstring(L, "facts.now: number expected, "
                   "got %s", luaL_typename(L, -1)));
   c->now = (double)lua_tonumber(L, -1);
   if (!(c->now > -1e13 && c->now < 1e13))
     luaL_argerror(L, 1, "facts.now: finite number of seconds expected");
   lua_pop(L, 1);
-  pool = fact_table(L, "pool", 0);
-  cred = sfield(L, 1, "credential");
+  pool = azb_facts_table(L, "pool", 0);
+  cred = azb_facts_str(L, 1, "credential");
   if (azb_pf_span_is(cred, "shared_key"))
     c->shared_key = 1;
   else if (!azb_pf_span_is(cred, "entra"))
     luaL_argerror(L, 1, "facts.credential: expected 'shared_key' or "
                   "'entra'");
-  c->img_t = fact_table(L, "image", 0);
+  c->img_t = azb_facts_table(L, "image", 0);
   read_image(c, c->img_t);
   read_pool(c, pool);
   /* type-check every optional fact before any is used */
   {
     int idx[NFACTS];
     for (int f = 0; f < NFACTS; f++)
-      idx[f] = fact_table(L, azb_pf_fact_names[f], 1);
+      idx[f] = azb_facts_table(L, azb_pf_fact_names[f], 1);
     read_unread(c);
     read_vmsize(c, idx[U_VMSIZE]);
     read_account(c, idx[U_ACCOUNT]);
@@ -601,9 +558,9 @@ void azb_pf_read_supported(pf *c) {
   lua_State *L = c->L;
   azb_span pub = { NULL, 0 }, offer = { NULL, 0 }, sku = { NULL, 0 };
   if (c->kind == K_MARKET) {
-    pub = sfield(L, c->img_t, "publisher");
-    offer = sfield(L, c->img_t, "offer");
-    sku = sfield(L, c->img_t, "sku");
+    pub = azb_facts_str(L, c->img_t, "publisher");
+    offer = azb_facts_str(L, c->img_t, "offer");
+    sku = azb_facts_str(L, c->img_t, "sku");
   }
   read_supported(c, c->si_t, azb_pf_pool_agent(c), pub, offer, sku);
 }
