@@ -153,6 +153,7 @@ void azb_token_take_response(TokenCred *c, const char *scope, size_t sn,
               f[F_TRACE].str.n);
   redact_sent(c, o->error, sizeof o->error);
   redact_sent(c, o->desc, sizeof o->desc);
+  redact_sent(c, o->request_id, sizeof o->request_id);   /* from a header or trace_id: echoes too */
   if (o->error[0] != '\0' || (o->status != 0 && (o->status < 200 || o->status > 299)))
     goto done;
   tok = f[F_TOK].type == AZB_JSTRING ? &f[F_TOK] : &f[F_CTOK];

@@ -147,6 +147,17 @@ describe("core.token_credential", function()
       assert.truthy(msg:find("client_secret=<redacted>", 1, true), msg)
     end)
 
+    it("redacts the secret an endpoint echoes as its request id (found by fuzz_token)", function()
+      local c = secret_cred { tenant = "parrot-id", client_secret = "wrong-" .. SECRET }
+      local ok, msg, err = token(c, BATCH)
+      assert.is_nil(ok)
+      assert.are.equal("invalid_client", err.code)
+      assert.is_nil(msg:find(SECRET, 1, true), msg)
+      assert.is_string(err.request_id)
+      assert.is_nil(err.request_id:find(SECRET, 1, true), err.request_id)
+      assert.truthy(err.request_id:find("<redacted>", 1, true), err.request_id)
+    end)
+
     it("never gives the token answer to Lua, even through the request", function()
       local c = secret_cred()
       local req = assert(c:start(http, BATCH))

@@ -158,6 +158,11 @@ class Handler(BaseHTTPRequestHandler):
             # a badly behaved endpoint that quotes the request back
             return self.aad_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided "
                                   "for request %s (secret %s)" % (text, form.get("client_secret")))
+        if tenant == "parrot-id":
+            # one that quotes the secret back as its request and trace ids
+            secret = form.get("client_secret", "")
+            return self.reply(401, json.dumps({"error": "invalid_client", "trace_id": secret}),
+                              [("x-ms-request-id", secret)], "application/json")
         if "client_assertion" in form:
             ok = (form.get("client_assertion_type") ==
                   "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" and
