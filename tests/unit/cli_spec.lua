@@ -30,12 +30,14 @@ describe("azbatch CLI (offline)", function()
     assert.equal("pool2", body.id)
   end)
 
-  it("explains an ARM-shaped --json-file", function()
+  it("converts an ARM-shaped --json-file, says so, then validates what it made", function()
     local path = helper.tempfile('{"properties": {"vmSize": "STANDARD_D4"}}')
-    local status, _, err = helper.cli("pool", "create", "--json-file", path, "--dry-run")
+    local status, out, err = helper.cli("pool", "create", "--json-file", path, "--dry-run")
     os.remove(path)
     assert.equal(1, status)
-    assert.matches("ARM %(management%-plane%) pool resource", err)
+    assert.equal("", out)
+    assert.matches("^note: %-%-json%-file [^\n]*: converted from the ARM pool resource [^\n]* to the Batch "
+      .. "data%-plane body\nerror: pool%.id: required field missing", err)
   end)
 
   it("exits 1 with the field path on a validation error, sending nothing", function()
@@ -218,12 +220,13 @@ describe("azbatch CLI flag values", function()
 
   it("names the choices and what was given", function()
     local status, _, err = run { "pool", "list", "--output", "yaml" }
-    assert_usage(status, err, "^%-%-output must be one of: json, table %(got \"yaml\"%)$")
+    assert_usage(status, err, "^%-%-output must be one of: json, jsonc, table, tsv, none %(got \"yaml\"%)$")
   end)
 
   it("calls a one-dash argument an unrecognized flag, not a stray value", function()
-    local status, _, err = run { "pool", "list", "-o", "table" }
-    assert_usage(status, err, "^unrecognized argument %-o ")
+    local status, _, err = run { "pool", "list", "-x", "table" }
+    assert_usage(status, err, "^unrecognized argument %-x %(azbatch flags are long, e%.g%. %-%-output; the short ones "
+      .. "are %-o%)$")
     status, _, err = run { "pool", "list", "stray" }
     assert_usage(status, err, "^unexpected argument 'stray'$")
   end)
@@ -239,13 +242,15 @@ describe("azbatch CLI flag values", function()
   end)
 
   it("explains the --flag=VALUE form in every verb's help", function()
-    for name in pairs(cli.commands) do
+    for name, cmd in pairs(cli.commands) do
+      if cmd.hidden then goto continue end
       local argv = {}
       for w in name:gmatch("%S+") do argv[#argv + 1] = w end
       argv[#argv + 1] = "--help"
       local status, out = run(argv)
       assert.equal(0, status)
       assert.matches("A value that starts with '%-' must be attached: %-%-filter=%-x", out)
+      ::continue::
     end
   end)
 
