@@ -565,4 +565,17 @@ void azb_token_open(lua_State *L);
 
 /* }====================================================== */
 
+/*
+** {======================================================
+** Preflight rules and the node agent chooser
+** (azb_preflight.c, azb_agentpick.c; pure checks: facts in, findings out)
+** =======================================================
+*/
+
+void azb_agentpick_open(lua_State *L);
+/* Needs core.choose_node_agent registered first (azb_agentpick_open). */
+void azb_preflight_open(lua_State *L);
+
+/* }====================================================== */
+
 #endif

@@ -18,8 +18,10 @@ int luaopen_azbatch_core(lua_State *L) {
   azb_json_open(L);
   azb_image_open(L);
   azb_agent_open(L);
+  azb_agentpick_open(L);
   azb_schema_open(L);
   azb_plan_open(L);
+  azb_preflight_open(L);
   azb_clock_open(L);
   azb_codec_open(L);
   azb_url_open(L);

@@ -52,6 +52,20 @@ end
 
 local TERMINAL = { succeeded = "Succeeded", failed = "Failed", canceled = "Canceled", cancelled = "Canceled" }
 
+--- What an operation-status answer says: "Succeeded", "Failed" or
+-- "Canceled" (with the error's code and message, cleaned), or nil while it
+-- runs or when the answer says nothing readable. Pure: fuzzed.
+function M.operation_state(body)
+  if type(body) ~= "table" or type(body.status) ~= "string" then return nil end
+  local status = TERMINAL[body.status:lower()]
+  if status == "Failed" or status == "Canceled" then
+    local e = type(body.error) == "table" and body.error or {}
+    return status, core.sanitize(type(e.code) == "string" and e.code or "OperationFailed", 128),
+      core.sanitize(type(e.message) == "string" and e.message or status)
+  end
+  return status
+end
+
 -- Follow a long-running operation started by 'resp' until it ends.
 -- Returns the final resource (read from 'id'), or fail.
 local function follow(self, id, api_version, resp, opts)
@@ -61,17 +75,13 @@ local function follow(self, id, api_version, resp, opts)
   local loc = resp.headers["location"]
   local started = core.now()
   while true do
-    local status, detail, why, err
+    local status, why, err
     if op then
-      local body
+      local body, code, message
       body, why, err = self:request("GET", nil, { url = op })
       if not body then return nil, why, err end
-      status = type(body) == "table" and type(body.status) == "string" and TERMINAL[body.status:lower()]
-      detail = type(body) == "table" and body or {}
+      status, code, message = M.operation_state(body)
       if status == "Failed" or status == "Canceled" then
-        local e = type(detail.error) == "table" and detail.error or {}
-        local code = core.sanitize(tostring(e.code or "OperationFailed"), 128)
-        local message = core.sanitize(tostring(e.message or status))
         return nil, ("%s: the operation %s: %s: %s"):format(id, status:lower(), code, message),
           { kind = "api", code = code, message = message, operation = op }
       end

@@ -398,32 +398,42 @@ function Client:request(method, path, opts)
 end
 
 -- One page fetch for pages(): the page's items and the next link, or fail.
-local function fetch_page(self, path, query, next_url, seen)
-  local page, why, err = self:request("GET", path, { url = next_url, query = next_url == nil and query or nil })
-  if not page then return nil, why, err end
+--- Check one decoded list page: its items and its next link (nil at the
+-- end), or fail (kind "api", code "InvalidResponse") for a page that is not
+-- an object, a 'value' that is not an array of objects, a next link that is
+-- not a string or was seen before ('seen' remembers them). Pure: fuzzed.
+function M.read_page(page, key, seen, where)
   local function invalid(what)
-    return nil, ("%s: the service sent a malformed page (%s)"):format(path, what),
+    return nil, ("%s: the service sent a malformed page (%s)"):format(where, what),
       { kind = "api", code = "InvalidResponse" }
   end
-  if type(page) ~= "table" then return invalid("not a JSON object") end
+  if type(page) ~= "table" or json.is_array(page) then return invalid("not a JSON object") end
   local items = page.value
-  if items == nil then items = {} end
-  if type(items) ~= "table" then return invalid("'value' is not an array") end
+  if items == nil then items = json.array {} end
+  if not json.is_array(items) then return invalid("'value' is not an array") end
   for i = 1, #items do
-    if type(items[i]) ~= "table" then return invalid(("item %d is not an object"):format(i)) end
+    if type(items[i]) ~= "table" or json.is_array(items[i]) then
+      return invalid(("item %d is not an object"):format(i))
+    end
   end
-  local key = self.profile.next_link
   local link = page[key]
   if link ~= nil and type(link) ~= "string" then return invalid(("'%s' is not a string"):format(key)) end
   if link == "" then link = nil end
   if link then
     if seen[link] then
-      return nil, ("%s: the service sent the same %s twice; stopping (it would never end)"):format(path, key),
+      return nil, ("%s: the service sent the same %s twice; stopping (it would never end)"):format(where, key),
         { kind = "api", code = "InvalidResponse" }
     end
     seen[link] = true
   end
   return items, link
+end
+
+-- One page fetch for pages(): the page's items and the next link, or fail.
+local function fetch_page(self, path, query, next_url, seen)
+  local page, why, err = self:request("GET", path, { url = next_url, query = next_url == nil and query or nil })
+  if not page then return nil, why, err end
+  return M.read_page(page, self.profile.next_link, seen, path)
 end
 
 --- A paged list as a function producing each item, or nil at the end, or

@@ -11,6 +11,13 @@ local M = {}
 M.null = core.null
 M.array = core.array
 
+local ARRAY_MT = getmetatable(core.array {})
+
+--- Did this table come from a JSON array (or was it marked with array())?
+function M.is_array(t)
+  return type(t) == "table" and getmetatable(t) == ARRAY_MT
+end
+
 --- Encode a value (or a validated spec) to the exact REST JSON.
 ---@param value any
 ---@param kind? string descriptor to shape the JSON ("pool", "pool.resize", ...)

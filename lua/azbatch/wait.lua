@@ -87,7 +87,7 @@ local function node_errors(self, id, state)
 end
 
 local WAIT_OPTS = check.set { "timeout", "interval", "max_interval", "on_progress", "nodes", "max_unusable",
-  "max_start_task_failed" }
+  "max_start_task_failed", "since" }
 
 local function check_count(v, name)
   if v ~= nil and (math.type(v) ~= "integer" or v < 0) then
@@ -109,12 +109,16 @@ end
 -- on_progress(p) after each poll: p = {id, state, allocationState, target,
 -- current, counts = {idle=, running=, creating=, ...}, elapsed}.
 -- Polls every 'interval' seconds (default 2), backing off to max_interval
--- (default 30) while nothing changes.
+-- (default 30) while nothing changes. since: the pool's
+-- allocationStateTransitionTime before the caller's resize (resize errors
+-- of a pool that has moved on from it are this resize's); default: the
+-- first poll's.
 function Client:wait_pool(id, opts)
   check.id(id, 1, "wait_pool")
   opts = check.options(opts, 2, "wait_pool", WAIT_OPTS)
   for _, k in ipairs { "timeout", "interval", "max_interval" } do check.seconds(opts[k], k, "wait_pool") end
   check.type(opts.on_progress, "function", "on_progress", "wait_pool")
+  check.type(opts.since, "string", "since", "wait_pool")
   local want = opts.nodes or "ready"
   if want ~= "ready" and want ~= "allocated" then
     error("bad argument #2 to 'wait_pool' (option 'nodes' must be 'ready' or 'allocated')", 2)
@@ -126,7 +130,7 @@ function Client:wait_pool(id, opts)
   local deadline = started + timeout
   local base = opts.interval or 2
   local interval, max_interval = base, math.max(base, opts.max_interval or 30)
-  local since, last_seen             -- allocationStateTransitionTime at the start; the last progress
+  local since, last_seen = opts.since, nil  -- allocationStateTransitionTime at the start; the last progress
   while true do
     if self.closed then
       return nil, ("pool %s: the wait ended: the azbatch.Client was closed"):format(id),

@@ -254,6 +254,7 @@ def authenticate_batch(req, emu):
     if "AAD" not in account.get("allowedAuthenticationModes", ["AAD"]):
         raise _auth_error("The specified type of authentication AAD is not allowed for this account.")
     req.auth_scheme = "Bearer"
+    req.principal = claims.get("appid")
     return account
 
 

@@ -22,11 +22,13 @@ from .wire import ApiError, iso
 
 
 class Node:
-    __slots__ = ("id", "dedicated", "alloc_at", "leave_at", "gone_at", "ip", "seq")
+    __slots__ = ("id", "dedicated", "alloc_at", "leave_at", "gone_at", "ip", "seq", "fate", "exact")
 
-    def __init__(self, node_id, dedicated, alloc_at, ip, seq):
+    def __init__(self, node_id, dedicated, alloc_at, ip, seq, fate=None, exact=None):
         self.id, self.dedicated, self.alloc_at, self.ip, self.seq = node_id, dedicated, alloc_at, ip, seq
         self.leave_at = self.gone_at = None
+        self.fate = fate                    # a failures.Fate, or None: what it becomes after starting
+        self.exact = exact                  # the image version it was made from (None: the pool's)
 
     def visible(self, now):
         return self.alloc_at <= now and (self.gone_at is None or now < self.gone_at)
@@ -41,15 +43,17 @@ class Node:
             return "creating", self.alloc_at
         if now < t2:
             return "starting", t1
+        if self.fate is not None and self.fate.kind in ("unusable", "starttaskfailed"):
+            return self.fate.kind, t2
         return "idle", t2
 
 
 class Pool:
-    def __init__(self, account, spec, now, etag, exact_version):
+    def __init__(self, account, spec, now, etag, image):
         self.account = account              # the account's name
         self.spec = spec                    # the user-set properties, as given (validated)
         self.id = spec["id"]
-        self.exact_version = exact_version
+        self.image = image                  # images.ImageInfo: what the image reference resolved to
         self.creation = self.last_modified = self.state_time = self.alloc_time = now
         self.etag = etag
         self.state = "active"
@@ -68,6 +72,10 @@ class Pool:
         self.next_eval = None
         self.delete_at = None
         self.usage = None                   # its UsageRecord
+
+    @property
+    def exact_version(self):
+        return self.image.exact if self.image is not None else ""
 
     def counts(self, now):
         live = [n for n in self.nodes if n.visible(now)]
@@ -104,16 +112,29 @@ def not_steady(pool):
                     [("AllocationState", pool.alloc_state)])
 
 
-class BatchBackend:
-    """Every account's pools, and the counters ETags and node addresses come from."""
+# Node addresses come from 198.18.0.0/15 (RFC 2544, benchmarking): never routed on the Internet,
+# not an RFC 1918 private range, and room for 131,072 nodes.  docs/emulator.md, "Nodes".
+NODE_NET = (198 << 24) | (18 << 16)
+NODE_NET_SIZE = 1 << 17
 
-    def __init__(self, world):
+
+class BatchBackend:
+    """Every account's pools, and the counters ETags and node addresses come from.
+    `allocation_check(account, pool, kind, now)` gives the resize error that stops allocation
+    (images.allocation_error), `node_fate(account, pool, seq)` what a new node becomes."""
+
+    def __init__(self, world, allocation_check=None, node_fate=None, node_version=None):
         self.world = world
         self.alloc = world["allocation"]
         self.pools = {a["name"]: {} for a in world["accounts"]}
         self.usage = {a["name"]: [] for a in world["accounts"]}
         self._etag = int(time.time() * 1000)
         self._ip = 0
+        self.allocation_check = allocation_check or (lambda account, pool, kind, now: None)
+        self.node_fate = node_fate or (lambda account, pool, seq: None)
+        # the image version a node allocated now gets: a pool on a gallery
+        # definition (latest) takes whatever version is latest at the time
+        self.node_version = node_version or (lambda account, pool: None)
 
     # {---------------------------------------------------------- lookups and counters
 
@@ -150,14 +171,15 @@ class BatchBackend:
                                             and (n.gone_at is None or n.gone_at > now))
         return total
 
-    def _new_node(self, pool, dedicated, alloc_at):
+    def _new_node(self, account, pool, dedicated, alloc_at):
         pool.seq += 1
         seed = "%s/%s/%r/%d" % (pool.account, pool.id, pool.creation, pool.seq)     # unique across re-creations
         digest = hashlib.sha256(seed.encode()).hexdigest()
+        n = NODE_NET + 1 + self._ip % (NODE_NET_SIZE - 2)
         self._ip += 1
-        n = self._ip
-        return Node("tvmps_%s_%s" % (digest, "d" if dedicated else "p"), dedicated, alloc_at,
-                    "10.0.%d.%d" % (n // 250, 4 + n % 250), pool.seq)
+        ip = "%d.%d.%d.%d" % (n >> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255)
+        return Node("tvmps_%s_%s" % (digest, "d" if dedicated else "p"), dedicated, alloc_at, ip, pool.seq,
+                    self.node_fate(account, pool, pool.seq), self.node_version(account, pool))
 
     # {---------------------------------------------------------- the clock
 
@@ -255,6 +277,10 @@ class BatchBackend:
                     removed = True
             elif target > len(mine):
                 need = target - len(mine)
+                blocked = self.allocation_check(account, pool, "dedicated" if dedicated else "low priority", now)
+                if blocked is not None:
+                    errors.append(blocked)
+                    continue
                 quota = account["dedicatedCoreQuota" if dedicated else "lowPriorityCoreQuota"]
                 used = self.cores_in_use(account, dedicated, now, exclude=pool) + len(mine) * cores
                 fits = max(0, (quota - used) // cores)
@@ -266,7 +292,8 @@ class BatchBackend:
                         "core quota" % (kind, kind),
                         [("CoreQuota", quota), ("CoresInUse", used), ("CoresRequested", need * cores)]))
                 for _ in range(min(need, fits)):
-                    schedule.append(self._new_node(pool, dedicated, now + k / float(alloc["nodesPerSecond"])))
+                    schedule.append(self._new_node(account, pool, dedicated,
+                                                   now + k / float(alloc["nodesPerSecond"])))
                     k += 1
         done = now + alloc["minResizeSeconds"]
         if schedule:
@@ -309,9 +336,9 @@ class BatchBackend:
 
     # {---------------------------------------------------------- operations
 
-    def create(self, account, spec, now, exact_version, timeout, targets, autoscale=None):
-        """A new pool from a validated `spec`; `targets` (dedicated, low priority) or
-        `autoscale` (formula, interval)."""
+    def create(self, account, spec, now, image, timeout, targets, autoscale=None):
+        """A new pool from a validated `spec` and its images.ImageInfo; `targets` (dedicated, low
+        priority) or `autoscale` (formula, interval)."""
         pools = self.pools[account["name"]]
         existing = pools.get(spec["id"].lower())
         if existing is not None:
@@ -321,7 +348,7 @@ class BatchBackend:
         if len(pools) >= account["poolQuota"]:
             raise conflict("PoolQuotaReached", "The pool quota for the specified account has been reached.",
                            [("PoolQuota", str(account["poolQuota"]))])
-        pool = Pool(account["name"], spec, now, self.new_etag(), exact_version)
+        pool = Pool(account["name"], spec, now, self.new_etag(), image)
         pool.usage = UsageRecord(pool)
         pool.resize_timeout = timeout or 900.0
         td, tl = targets
@@ -339,7 +366,7 @@ class BatchBackend:
         if pool.state == "deleting":
             raise being_deleted()
 
-    def patch(self, pool, changes, exact_version, any_time, now):
+    def patch(self, pool, changes, image, any_time, now):
         """Merge `changes` (validated); only `any_time` properties while the pool has nodes."""
         self.ensure_active(pool)
         restricted = [k for k in changes if k not in any_time]
@@ -349,7 +376,7 @@ class BatchBackend:
                            % restricted[0], [("PropertyName", restricted[0])])
         for k, v in changes.items():
             pool.spec[k] = v
-        pool.exact_version = exact_version
+        pool.image = image
         self.touch(pool, now)
 
     def replace_properties(self, pool, body, fields, now):

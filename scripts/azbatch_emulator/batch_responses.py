@@ -8,9 +8,9 @@ service returns them, and honours the conditional headers.
 import copy
 
 from . import odata, world as W
-from .validate import (POOL_ID, bool_field, check_common, check_vm_configuration, duration_field, int_field,
-                       invalid, list_field, missing, read_json, refuse_shared_key_for_compute, reject_unknown,
-                       str_field)
+from .images import check_vm_configuration
+from .validate import (POOL_ID, bool_field, check_common, duration_field, int_field, invalid, list_field, missing,
+                       read_json, refuse_shared_key_for_compute, reject_unknown, str_field)
 from .wire import ApiError, Response, iso, parse_http_date, parse_iso, rfc1123
 
 DEALLOCATION = ("requeue", "terminate", "taskcompletion", "retaineddata")
@@ -54,16 +54,24 @@ NODE_PROPERTIES = [
 COUNT_FIELDS = ["creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting",
                 "startTaskFailed", "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated",
                 "deallocating", "total", "upgradingOS"]
-STATE_COUNTER = {"creating": "creating", "starting": "starting", "idle": "idle", "leavingpool": "leavingPool"}
+STATE_COUNTER = {"creating": "creating", "starting": "starting", "idle": "idle", "leavingpool": "leavingPool",
+                 "running": "running", "unusable": "unusable", "starttaskfailed": "startTaskFailed"}
 
 
 class Ctx:
     """One data-plane request on its way to a handler."""
-    __slots__ = ("emu", "backend", "req", "account", "now", "params")
+    __slots__ = ("emu", "backend", "req", "account", "now", "params", "_placement")
 
     def __init__(self, emu, req, account, now, params):
         self.emu, self.backend, self.req, self.account, self.now, self.params = \
             emu, emu.batch, req, account, now, params
+        self._placement = None
+
+    def running_on(self, pool):
+        """{node id: running tasks} for `pool` (job_models.JobBackend.placement), computed once."""
+        if self._placement is None:
+            self._placement = self.emu.jobs.placement(self.account, self.now)[1]
+        return self._placement.get(pool.id.lower(), {})
 
     @property
     def world(self):
@@ -145,15 +153,25 @@ def pool_json(ctx, pool, stats=False):
     return d
 
 
+def node_state(ctx, pool, node):
+    """(state, since, running tasks): an idle node running job tasks is `running`."""
+    state, since = node.state(ctx.now, ctx.world["allocation"])
+    if state == "idle":
+        running = ctx.running_on(pool).get(node.id, 0)
+        if running:
+            return "running", since, running
+    return state, since, 0
+
+
 def node_json(ctx, pool, node):
     now, base, account = ctx.now, ctx.base, ctx.account
     alloc = ctx.world["allocation"]
-    state, since = node.state(now, alloc)
+    state, since, running = node_state(ctx, pool, node)
     ref = copy.deepcopy((pool.spec.get("virtualMachineConfiguration") or {}).get("imageReference") or {})
     if ref.get("publisher"):
         ref.setdefault("version", "latest")
-    if pool.exact_version:
-        ref["exactVersion"] = pool.exact_version
+    if node.exact or pool.exact_version:
+        ref["exactVersion"] = node.exact or pool.exact_version
     vmi = {"imageReference": ref}
     if account["poolAllocationMode"] == "UserSubscription":
         vmi["scaleSetVmResourceId"] = ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/"
@@ -167,12 +185,18 @@ def node_json(ctx, pool, node):
         d["lastBootTime"] = iso(booted)
     d.update({"allocationTime": iso(node.alloc_at), "ipAddress": node.ip, "affinityId": "TVM:" + node.id,
               "vmSize": pool.spec["vmSize"], "totalTasksRun": 0, "totalTasksSucceeded": 0,
-              "runningTasksCount": 0, "runningTaskSlotsCount": 0, "isDedicated": node.dedicated})
+              "runningTasksCount": running, "runningTaskSlotsCount": running, "isDedicated": node.dedicated})
+    fate = node.fate
+    started = state in ("idle", "running", "starttaskfailed", "unusable")
     if "startTask" in pool.spec:
         d["startTask"] = _scrub(pool.spec["startTask"])
-        if state == "idle":
+        if fate is not None and fate.kind.startswith("starttaskfailed") and started:
+            d["startTaskInfo"] = fate.start_task_info(iso(since), iso(since))
+        elif started and state != "unusable":
             d["startTaskInfo"] = {"state": "completed", "startTime": iso(since), "endTime": iso(since),
-                                  "exitCode": 0, "retryCount": 0}
+                                  "exitCode": 0, "result": "success", "retryCount": 0}
+    if state == "unusable" and fate is not None and fate.errors:
+        d["errors"] = copy.deepcopy(fate.errors)
     if now >= booted:
         d["nodeAgentInfo"] = {"version": "1.12.4", "lastUpdateTime": iso(booted)}
     d["virtualMachineInfo"] = vmi
@@ -248,6 +272,14 @@ def create_pool(ctx):
     req = ctx.req
     body = read_json(req)
     refuse_shared_key_for_compute(req, body)
+    pool = build_pool(ctx.emu, ctx.account, body, ctx.now, req.principal)
+    hdrs = mutation_headers(ctx, pool) + [("Location", "%s/pools/%s" % (ctx.base, pool.id))]
+    return Response(201, b"", hdrs)
+
+
+def build_pool(emu, account, body, now, principal):
+    """Validate a BatchPoolCreateOptions body and create the pool (POST /pools, and the world's
+    pools at start)."""
     reject_unknown(body, CREATE_FIELDS | LEGACY_FIELDS)
     pool_id = str_field(body, "id", required=True)
     str_field(body, "vmSize", required=True)
@@ -257,13 +289,13 @@ def create_pool(ctx):
         raise invalid("id", "The id can contain any combination of alphanumeric characters including hyphens "
                             "and underscores, and cannot contain more than 64 characters.")
     check_common(body)
-    exact = check_vm_configuration(body["virtualMachineConfiguration"], ctx.emu, ctx.account)
+    image = check_vm_configuration(body["virtualMachineConfiguration"], emu, account, principal)
     td = int_field(body, "targetDedicatedNodes", low=0)
     tl = int_field(body, "targetLowPriorityNodes", low=0)
     timeout = duration_field(body, "resizeTimeout", minimum=300)
     autoscale = bool(bool_field(body, "enableAutoScale"))
     interval = duration_field(body, "autoScaleEvaluationInterval", minimum=300, maximum=168 * 3600)
-    cores = W.vm_cores(ctx.world, body["vmSize"])
+    cores = W.vm_cores(emu.world, body["vmSize"])
     int_field(body, "taskSlotsPerNode", low=1, high=min(4 * cores, 256))
     if autoscale:
         for name in ("targetDedicatedNodes", "targetLowPriorityNodes"):
@@ -282,10 +314,8 @@ def create_pool(ctx):
     spec = {k: v for k, v in body.items() if k not in ("targetDedicatedNodes", "targetLowPriorityNodes",
                                                       "resizeTimeout", "enableAutoScale", "autoScaleFormula",
                                                       "autoScaleEvaluationInterval", "odata.metadata")}
-    pool = ctx.backend.create(ctx.account, spec, ctx.now, exact, timeout, (td, tl),
-                              (body["autoScaleFormula"], interval) if autoscale else None)
-    hdrs = mutation_headers(ctx, pool) + [("Location", "%s/pools/%s" % (ctx.base, pool.id))]
-    return Response(201, b"", hdrs)
+    return emu.batch.create(account, spec, now, image, timeout, (td, tl),
+                            (body["autoScaleFormula"], interval) if autoscale else None)
 
 
 def list_pools(ctx):
@@ -324,11 +354,11 @@ def patch_pool(ctx):
     if "taskSlotsPerNode" in body:
         cores = W.vm_cores(ctx.world, body.get("vmSize") or pool.spec["vmSize"])
         int_field(body, "taskSlotsPerNode", low=1, high=min(4 * cores, 256))
-    exact = pool.exact_version
+    image = pool.image
     if "virtualMachineConfiguration" in body:
-        exact = check_vm_configuration(body["virtualMachineConfiguration"], ctx.emu, ctx.account)
+        image = check_vm_configuration(body["virtualMachineConfiguration"], ctx.emu, ctx.account, req.principal)
     changes = {k: v for k, v in body.items() if k != "odata.metadata"}
-    ctx.backend.patch(pool, changes, exact, PATCH_ANY_TIME, ctx.now)
+    ctx.backend.patch(pool, changes, image, PATCH_ANY_TIME, ctx.now)
     return Response(200, b"", mutation_headers(ctx, pool))
 
 
@@ -452,14 +482,13 @@ def list_supported_images(ctx):
 
 def list_node_counts(ctx):
     pred = odata.compile_filter(ctx.req.q("$filter"))
-    alloc = ctx.world["allocation"]
     keyed = []
     for pool in ctx.backend.listed(ctx.account):
         counts = {True: dict.fromkeys(COUNT_FIELDS, 0), False: dict.fromkeys(COUNT_FIELDS, 0)}
         for n in pool.nodes:
             if n.visible(ctx.now):
                 c = counts[n.dedicated]
-                c[STATE_COUNTER[n.state(ctx.now, alloc)[0]]] += 1
+                c[STATE_COUNTER[node_state(ctx, pool, n)[0]]] += 1
                 c["total"] += 1
         item = {"poolId": pool.id, "dedicated": counts[True], "lowPriority": counts[False]}
         if pred is None or pred(item):

@@ -1,4 +1,5 @@
-"""The Batch data plane's routes (moto's urls.py): method + path -> handler.
+"""The Batch data plane's routes (moto's urls.py): method + path -> handler, for
+pools, nodes, supported images, node counts, usage metrics and jobs.
 
 Literal segments match case-insensitively, `{name}` segments become the handler's
 path parameters (URL-decoded).  A path that matches no route is 400 InvalidUri; a
@@ -6,6 +7,7 @@ route without the method is 405 UnsupportedHttpVerb with `Allow`.
 """
 
 from . import batch_responses as R
+from . import job_responses as J
 from .wire import ApiError
 
 ROUTES = (
@@ -23,6 +25,11 @@ ROUTES = (
     ("supportedimages", {"GET": R.list_supported_images}),
     ("nodecounts", {"GET": R.list_node_counts}),
     ("poolusagemetrics", {"GET": R.list_pool_usage_metrics}),
+    ("jobs", {"GET": J.list_jobs, "POST": J.create_job}),
+    ("jobs/{jobId}", {"GET": J.get_job, "PATCH": J.patch_job, "PUT": J.replace_job, "DELETE": J.delete_job}),
+    ("jobs/{jobId}/disable", {"POST": J.disable_job}),
+    ("jobs/{jobId}/enable", {"POST": J.enable_job}),
+    ("jobs/{jobId}/taskcounts", {"GET": J.job_task_counts}),
 )
 _COMPILED = [(pattern.split("/"), methods) for pattern, methods in ROUTES]
 
@@ -56,5 +63,6 @@ def handle(emu, req, account):
     """Route one authenticated data-plane request (api-version already checked)."""
     now = emu.clock.now()
     emu.batch.tick(account, now)
+    emu.jobs.tick(account, now)
     handler, params = resolve(req.method, req.segments())
     return handler(R.Ctx(emu, req, account, now, params))

@@ -1,5 +1,6 @@
 """The /_emulator/ control API (tests and prototyping): health, stats, reset,
-faults and the simulated clock.  It has no authentication, so it answers only
+faults, the journal, the simulated clock, node failure rules and simulated
+job tasks.  It has no authentication, so it answers only
 requests that can only come from this machine: a loopback client, a `Host` that
 names a loopback address (127.0.0.0/8, [::1] or localhost, any port) and, when
 an `Origin` is sent, a loopback origin.  The Host rule stops DNS rebinding (a
@@ -12,9 +13,10 @@ import ipaddress
 import re
 import urllib.parse
 
-from . import __version__
+from . import __version__, failures
+from . import world as W
 from .validate import parse_json
-from .wire import Response, PLAIN_JSON, iso
+from .wire import ApiError, Response, PLAIN_JSON, iso
 
 
 def _answer(status, body):
@@ -140,6 +142,56 @@ def _journal(emu, body):
     return _answer(200, {"value": list(emu.journal)})
 
 
+def _get_failures(emu, body):
+    return _answer(200, emu.failures.as_dict())
+
+
+def _set_failures(emu, body):
+    """{"image", "unusable", "startTaskFailed", ...}: one rule (a rule with both shares 0 removes it);
+    {"rules": [...]}: every rule; {"seed": N}: the seed of the draws.  Nodes allocated from now on."""
+    try:
+        keys = set(body)
+        if keys & {"rules", "seed"} and keys - {"rules", "seed"}:
+            raise ValueError("give either one rule, or 'rules' and/or 'seed'")
+        if not keys:
+            raise ValueError("the body must be a rule, or {\"rules\": [...]} or {\"seed\": N}")
+        seed = body.get("seed", emu.failures.seed)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError("seed must be an integer")
+        if "rules" in body:
+            rules = failures.check_rules(body["rules"])
+        elif "seed" in body:
+            rules = None
+        else:
+            rule = failures.check_rule(body)
+    except ValueError as e:
+        return _answer(400, {"error": str(e)})
+    if "rules" in body:
+        emu.failures.rules = rules
+    elif "seed" not in body:
+        emu.failures.upsert(rule)
+    emu.failures.seed = seed
+    return _answer(200, emu.failures.as_dict())
+
+
+def _add_tasks(emu, body, job_id):
+    """{"count": N[, "account": NAME]}: N more simulated tasks for a job."""
+    count = body.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100000:
+        return _answer(400, {"error": "count must be an integer from 1 to 100000"})
+    name = body.get("account", emu.world["accounts"][0]["name"])
+    account = next((a for a in emu.world["accounts"] if isinstance(name, str) and W.same(a["name"], name)), None)
+    if account is None:
+        return _answer(404, {"error": "no account named %r" % (name,)})
+    try:
+        emu.jobs.tick(account, emu.clock.now())
+        job = emu.jobs.get(account, job_id)
+        emu.jobs.add_tasks(job, count)
+    except ApiError as e:
+        return _answer(e.status, {"error": e.message})
+    return _answer(200, {"jobId": job.id, "tasks": job.queued})
+
+
 ROUTES = {
     ("GET", "journal"): _journal,
     ("GET", "stats"): _stats,
@@ -149,6 +201,8 @@ ROUTES = {
     ("POST", "faults"): _set_faults,
     ("GET", "clock"): _clock,
     ("POST", "clock"): _clock,
+    ("GET", "failures"): _get_failures,
+    ("POST", "failures"): _set_failures,
 }
 
 
@@ -163,7 +217,11 @@ def handle(emu, req):
             raise ValueError("the body must be a JSON object")
     except ValueError as e:
         return _answer(400, {"error": "invalid JSON body: %s" % e})
-    name = "/".join(s.lower() for s in req.segments()[1:])
+    segs = req.segments()[1:]
+    name = "/".join(s.lower() for s in segs)
+    if req.method == "POST" and len(segs) == 3 and segs[0].lower() == "jobs" and segs[2].lower() == "tasks":
+        with emu.lock:
+            return _add_tasks(emu, body, segs[1])
     handler = ROUTES.get((req.method, name))
     if handler is None:
         return _answer(404, {"error": "unknown control endpoint %s %s" % (req.method, req.path)})

@@ -1,22 +1,31 @@
 """The emulator's state and its planes.  `Emulator` holds everything mutable (the
-world, the simulated clock, the Batch model, ARM's operations, tokens, settings,
-faults and statistics); `plane_of` tells which API a request is for, and
-`Emulator.route` sends an authenticated request to that API's handlers.
+world, the simulated clock, the Batch models (pools, jobs), ARM's model, the node
+failure rules, tokens, settings, faults and statistics); `plane_of` tells which
+API a request is for, and `Emulator.route` sends an authenticated request to that
+API's handlers.
 """
 
 import collections
 import copy
+import os
 import threading
 
-from . import arm, auth, batch_urls, validate
+from . import arm_urls, auth, batch_urls, images, validate
+from . import world as W
+from .arm_models import ArmBackend
 from .batch_models import BatchBackend
-from .wire import render_error
+from .batch_responses import build_pool
+from .failures import FailureRules
+from .job_models import JobBackend
+from .job_responses import seed_job, world_account
+from .wire import ApiError, render_error
 
 
 class Settings:
-    def __init__(self, token_lifetime=None, verbose=False):
+    def __init__(self, token_lifetime=None, verbose=False, seed=None):
         self.token_lifetime = token_lifetime
         self.verbose = verbose
+        self.seed = seed                        # --seed: faults and node failures
 
 
 def plane_of(req):
@@ -46,18 +55,46 @@ class Emulator:
         self.faults = faults
         self.lock = threading.RLock()
         self.tokens = auth.TokenService()
+        self.failure_seed = settings.seed if settings.seed is not None else int.from_bytes(os.urandom(4), "big")
         self.reset()
 
     def reset(self):
+        """The world as at start: its resources, and its pools and jobs an hour old.  A world
+        pool or job the service would refuse raises WorldError."""
         self.world = copy.deepcopy(self.initial_world)
-        self.batch = BatchBackend(self.world)
-        self.image_ready = {}
-        self.arm_ops = {}
+        now = self.clock.now()
+        self.arm = ArmBackend(self.world, now)
+        self.failures = FailureRules(self.world["nodeFailures"], self.failure_seed)
+        self.batch = BatchBackend(
+            self.world,
+            allocation_check=lambda account, pool, kind, t: images.allocation_error(self, account, pool, pool.image,
+                                                                                    kind, t),
+            node_fate=lambda account, pool, seq: images.node_fate(self, account, pool, seq),
+            node_version=lambda account, pool: images.node_version(pool))
+        self.jobs = JobBackend(self.world, self.batch)
+        self._seed(now)
         self.stats = {"requests": 0, "byStatus": collections.Counter(), "connections": 0,
                       "faults": collections.Counter(), "timeouts": collections.Counter()}
         # every write the service applied, answered or not: the ground truth
         # a client's reported outcomes are checked against
         self.journal = collections.deque(maxlen=JOURNAL_MAX)
+
+    def _seed(self, now):
+        for section, make in (("pools", lambda a, item: build_pool(self, a, {k: v for k, v in item.items()
+                                                                              if k != "account"},
+                                                                   now - 3600, None)),
+                              ("jobs", lambda a, item: seed_job(self, a, item, now))):
+            for i, item in enumerate(self.world[section]):
+                account = world_account(self.world, item["account"])
+                try:
+                    make(account, item)
+                except ApiError as e:
+                    detail = "; ".join("%s=%s" % kv for kv in e.values)
+                    raise W.WorldError("world.%s[%d]: the service would refuse it: %s %s%s"
+                                       % (section, i, e.code, e.message, " (%s)" % detail if detail else ""))
+        for account in self.world["accounts"]:
+            self.batch.tick(account, now)
+            self.jobs.tick(account, now)
 
     def record(self, req, plane, resp):
         """Journal a write that took effect (2xx), even when its answer is dropped."""
@@ -77,8 +114,8 @@ class Emulator:
         if plane == "entra":
             return auth.token_endpoint(req, self, req.segments()[0])
         if plane == "arm":
-            auth.authenticate_arm(req, self)
-            return arm.handle(self, req)
+            claims = auth.authenticate_arm(req, self)
+            return arm_urls.handle(self, req, claims)
         account = auth.authenticate_batch(req, self)
         validate.check_api_version(req)
         return batch_urls.handle(self, req, account)

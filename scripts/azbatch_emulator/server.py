@@ -596,7 +596,8 @@ def parse_args(argv):
     p.add_argument("--fault-auth", action="store_true", help="let faults hit the token endpoints too")
     p.add_argument("--fault-methods", type=_methods, metavar="M[,M...]",
                    help="let faults and latency hit only these HTTP methods, e.g. POST,PUT,PATCH,DELETE")
-    p.add_argument("--seed", type=int, help="seed for the fault generator (deterministic faults)")
+    p.add_argument("--seed", type=int, help="seed for the fault generator and the node failure draws "
+                                            "(deterministic faults and failing nodes)")
     p.add_argument("--max-body", type=_positive_int, default=1 << 20, metavar="BYTES",
                    help="largest request body; a larger one is answered 413 unread (default 1048576)")
     p.add_argument("--max-header-bytes", type=_positive_int, default=32 << 10, metavar="BYTES",
@@ -629,14 +630,22 @@ def main(argv=None):
         sys.stderr.write("azbatch-emulator: %s\n" % e)
         return 2
     if args.account:
+        old = world["accounts"][0]["name"]
         world["accounts"][0]["name"] = args.account
+        for item in world["pools"] + world["jobs"]:
+            if item["account"] == old:
+                item["account"] = args.account
     if args.key:
         world["accounts"][0]["key"] = args.key
     faults = Faults(p429=args.fault_429, p500=args.fault_500, p503=args.fault_503, drop=args.fault_drop,
                     dropAfterCommit=args.fault_drop_after_commit, latencyMs=args.latency_ms,
                     retryAfter=args.retry_after, auth=args.fault_auth, seed=args.seed, methods=args.fault_methods)
-    emu = core.Emulator(world, W.SimClock(args.time_scale), core.Settings(args.token_lifetime, args.verbose),
-                         faults)
+    try:
+        emu = core.Emulator(world, W.SimClock(args.time_scale),
+                            core.Settings(args.token_lifetime, args.verbose, args.seed), faults)
+    except W.WorldError as e:
+        sys.stderr.write("azbatch-emulator: %s%s\n" % ((args.world + ": ") if args.world else "", e))
+        return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

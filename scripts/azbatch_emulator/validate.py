@@ -1,7 +1,6 @@
 """Request validation for the Batch data plane: the service's 4xx error
-builders, the api-version check, JSON bodies and property values, and the
-checks on a pool's virtualMachineConfiguration (marketplace, gallery and
-managed images).
+builders, the api-version check, JSON bodies and property values.  The checks
+on a pool's image (marketplace, gallery and managed images) are in images.
 """
 
 import json
@@ -207,90 +206,6 @@ def check_common(body):
         fill = str_field(tsp, "nodeFillType", required=True)
         if fill not in ("spread", "pack"):
             raise invalid("nodeFillType", "The value must be one of 'spread', 'pack'.")
-
-
-_GALLERY_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/"
-                         r"galleries/([^/]+)/images/([^/]+)(?:/versions/([^/]+))?$", re.I)
-_MANAGED_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/"
-                         r"images/([^/]+)$", re.I)
-
-
-def check_vm_configuration(vmc, emu, account):
-    """Validate a virtualMachineConfiguration; returns the exact image version ('' when none)."""
-    world = emu.world
-    if not isinstance(vmc, dict):
-        raise invalid("virtualMachineConfiguration", "The value must be an object.")
-    ref = vmc.get("imageReference")
-    if ref is None:
-        raise missing("imageReference")
-    if not isinstance(ref, dict):
-        raise invalid("imageReference", "The value must be an object.")
-    agent = str_field(vmc, "nodeAgentSKUId", required=True)
-    agents = {img["nodeAgentSKUId"].lower() for img in world["supportedImages"]}
-    if agent.lower() not in agents:
-        raise invalid("nodeAgentSKUId", "The node agent SKU '%s' is not supported. GET /supportedimages "
-                                        "lists the supported node agent SKUs." % agent)
-    windows_agent = agent.lower().startswith("batch.node.windows")
-    custom = [k for k in ("virtualMachineImageId", "sharedGalleryImageId", "communityGalleryImageId") if ref.get(k)]
-    market = [k for k in ("publisher", "offer", "sku") if ref.get(k)]
-    if len(custom) > 1 or (custom and market):
-        raise invalid(custom[0], "This property is mutually exclusive with the other imageReference properties.")
-    if not custom:
-        for k in ("publisher", "offer", "sku"):
-            str_field(ref, k, required=True)
-        for img in world["supportedImages"]:
-            ir = img["imageReference"]
-            if all(ir.get(k, "").lower() == ref[k].lower() for k in ("publisher", "offer", "sku")):
-                if img["nodeAgentSKUId"].lower() != agent.lower():
-                    raise invalid("nodeAgentSKUId", "The node agent SKU '%s' does not match the image %s/%s/%s, "
-                                                    "which needs '%s'." % (agent, ref["publisher"], ref["offer"],
-                                                                           ref["sku"], img["nodeAgentSKUId"]))
-        return ref.get("version") or "latest"
-    if custom[0] != "virtualMachineImageId":
-        return ""
-    vmid = str_field(ref, "virtualMachineImageId")
-    region, sub = account["region"], account["subscriptionId"]
-    m = _GALLERY_ID.match(vmid)
-    if m:
-        gsub, rg, gname, iname, vname = m.groups()
-        if gsub.lower() != sub.lower():
-            raise invalid("virtualMachineImageId", "The Azure Compute Gallery image must be in the same "
-                                                   "subscription as the Batch account (%s)." % sub)
-        image = W.find_gallery_image(W.find_gallery(world, gsub, rg, gname), iname)
-        if image is None:
-            raise invalid("virtualMachineImageId", "The Azure Compute Gallery image '%s' was not found." % vmid)
-        version = W.find_gallery_version(image, vname) if vname else W.latest_gallery_version(image)
-        if version is None:
-            raise invalid("virtualMachineImageId", "The Azure Compute Gallery image version '%s' was not "
-                                                   "found." % (vname or "latest"))
-        regions = [W.norm_region(t.get("name")) for t in
-                   version["properties"].get("publishingProfile", {}).get("targetRegions", [])]
-        if W.norm_region(region) not in regions:
-            raise invalid("virtualMachineImageId", "The Azure Compute Gallery image version %s has no replica "
-                                                   "in the Batch account's region '%s'." % (version["name"], region))
-        os_type = image["properties"]["osType"].lower()
-        if (os_type == "windows") != windows_agent:
-            raise invalid("nodeAgentSKUId", "The node agent SKU '%s' does not match the image's OS type '%s'."
-                          % (agent, image["properties"]["osType"]))
-        return version["name"]
-    m = _MANAGED_ID.match(vmid)
-    if m:
-        msub, rg, name = m.groups()
-        if msub.lower() != sub.lower():
-            raise invalid("virtualMachineImageId", "The managed image must be in the same subscription as the "
-                                                   "Batch account (%s)." % sub)
-        image = W.find_managed_image(world, msub, rg, name)
-        if image is None:
-            raise invalid("virtualMachineImageId", "The managed image '%s' was not found." % vmid)
-        if W.norm_region(image["location"]) != W.norm_region(region):
-            raise invalid("virtualMachineImageId", "The managed image must be in the Batch account's region "
-                                                   "'%s'." % region)
-        os_type = image["properties"].get("storageProfile", {}).get("osDisk", {}).get("osType", "Linux").lower()
-        if (os_type == "windows") != windows_agent:
-            raise invalid("nodeAgentSKUId", "The node agent SKU '%s' does not match the image's OS type." % agent)
-        return ""
-    raise invalid("virtualMachineImageId", "The value must be the ARM resource ID of an Azure Compute Gallery "
-                                           "image, image version or managed image.")
 
 
 def refuse_shared_key_for_compute(req, body):

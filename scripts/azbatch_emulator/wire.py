@@ -79,6 +79,7 @@ class Request:
         self.client_ip = client_ip
         self.request_id = str(uuid.uuid4())
         self.auth_scheme = None                 # "SharedKey" or "Bearer" once authenticated
+        self.principal = None                   # the bearer token's client id (appid), once authenticated
 
     def header(self, name, default=None):
         lname = name.lower()
@@ -161,6 +162,7 @@ def arm_error_body(err):
     inner = {"code": err.code, "message": err.message}
     if err.target:
         inner["target"] = err.target
+    inner["details"] = [{"code": k, "message": v} for k, v in err.values]
     return {"error": inner}
 
 

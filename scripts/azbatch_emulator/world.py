@@ -1,7 +1,10 @@
-"""The world (accounts, quotas, VM sizes, supported images, galleries, managed
-images, Entra ID principals), its JSON file format, and the simulated clock.
+"""The world (subscriptions, accounts, quotas, VM sizes, supported images,
+galleries, managed images, storage accounts, permissions, Entra ID principals,
+pools and jobs present at start, node failure rules), its JSON file format, and
+the simulated clock.
 
 The built-in world is scripts/emulator-world.json (WORLD_FILE), read by default_world().
+Date fields may be relative to the start ("now+60d", "now-30d", "now+12h"): see RELATIVE.
 """
 
 import base64
@@ -19,10 +22,18 @@ WORLD_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 # Defaults for the optional sections of any world file (docs/emulator.md, "The world file").
 ALLOCATION_DEFAULTS = {"creatingSeconds": 4, "startingSeconds": 4, "nodesPerSecond": 5, "leavingSeconds": 2,
-                       "minResizeSeconds": 2, "deleteSeconds": 5}
+                       "minResizeSeconds": 2, "deleteSeconds": 5, "jobDisableSeconds": 2, "jobEnableSeconds": 2,
+                       "jobDeleteSeconds": 2, "taskWaitSeconds": 10}
+ARM_DEFAULTS = {"managedImageCreateSeconds": 20, "galleryImageCreateSeconds": 10, "replicationSecondsPerReplica": 30,
+                "replicationFailRegions": [], "listPageSize": 100}
 DEFAULT_TENANT = "00000000-0000-0000-0000-0000000000aa"
-TOP_LEVEL_KEYS = ("accounts", "vmSizes", "defaultVmCores", "allocation", "supportedImages", "galleries",
-                  "managedImages", "arm", "entra")
+TOP_LEVEL_KEYS = ("subscriptions", "accounts", "vmSizes", "defaultVmCores", "allocation", "supportedImages",
+                  "galleries", "managedImages", "storageAccounts", "permissions", "arm", "entra", "pools", "jobs",
+                  "nodeFailures")
+# Date fields whose value may be relative to the world's start: "now+60d", "now-400d", "now+12h".
+DATE_FIELDS = ("endOfLifeDate", "publishedDate", "batchSupportEndOfLife", "lastKeySync")
+RELATIVE = re.compile(r"^now([+-])(\d{1,6})([dhm])$")
+HYPERV = ("V1", "V2")
 
 
 class WorldError(ValueError):
@@ -49,14 +60,46 @@ def check_key(key):
         return False
 
 
-def validate_world(world):
-    """Check a world dict and fill optional sections with defaults; returns a new dict."""
-    if not isinstance(world, dict):
-        raise WorldError("world: expected a JSON object")
-    w = {k: copy.deepcopy(v) for k, v in world.items() if not k.startswith("_")}
-    for k in w:
-        if k not in TOP_LEVEL_KEYS:
-            raise WorldError("world.%s: unknown field (known: %s)" % (k, ", ".join(TOP_LEVEL_KEYS)))
+def _nonneg_int(obj, key, default, where):
+    obj.setdefault(key, default)
+    v = obj[key]
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise WorldError("%s.%s: must be a non-negative integer" % (where, key))
+    return v
+
+
+def _list_of(obj, key, where):
+    """obj[key] (default []) as a list of objects."""
+    items = obj.setdefault(key, [])
+    if not isinstance(items, list):
+        raise WorldError("%s.%s: expected an array" % (where, key))
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise WorldError("%s.%s[%d]: expected an object" % (where, key, i))
+    return items
+
+
+def resolve_dates(value, now):
+    """Replace relative dates ("now+60d") in DATE_FIELDS, anywhere in `value`, by ISO 8601 at `now`."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k, item in v.items():
+                if k in DATE_FIELDS and isinstance(item, str):
+                    m = RELATIVE.match(item.strip())
+                    if m:
+                        sign = 1 if m.group(1) == "+" else -1
+                        unit = {"d": 86400, "h": 3600, "m": 60}[m.group(3)]
+                        when = now + sign * int(m.group(2)) * unit
+                        v[k] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + ".0000000Z"
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def _accounts(w):
     accounts = _need(w, "accounts", list, "world")
     if not accounts:
         raise WorldError("world.accounts: at least one account is required")
@@ -74,68 +117,248 @@ def validate_world(world):
         if not check_key(_need(a, "key", str, where)):
             raise WorldError(where + ".key: not valid base64")
         _need(a, "region", str, where)
+        a["region"] = norm_region(a["region"])
         _need(a, "subscriptionId", str, where)
         _need(a, "resourceGroup", str, where)
         a.setdefault("poolAllocationMode", "BatchService")
         if a["poolAllocationMode"] not in ("BatchService", "UserSubscription"):
             raise WorldError(where + ".poolAllocationMode: must be one of 'BatchService', 'UserSubscription'")
-        for q, d in (("dedicatedCoreQuota", 500), ("lowPriorityCoreQuota", 100), ("poolQuota", 100)):
-            a.setdefault(q, d)
-            if not isinstance(a[q], int) or isinstance(a[q], bool) or a[q] < 0:
-                raise WorldError("%s.%s: must be a non-negative integer" % (where, q))
+        for q, d in (("dedicatedCoreQuota", 500), ("lowPriorityCoreQuota", 100), ("poolQuota", 100),
+                     ("activeJobAndJobScheduleQuota", 300)):
+            _nonneg_int(a, q, d, where)
+        for j, fam in enumerate(_list_of(a, "dedicatedCoreQuotaPerVMFamily", where)):
+            fw = "%s.dedicatedCoreQuotaPerVMFamily[%d]" % (where, j)
+            _need(fam, "name", str, fw)
+            _nonneg_int(fam, "coreQuota", 0, fw)
+        a.setdefault("dedicatedCoreQuotaPerVMFamilyEnforced", False)
+        if not isinstance(a["dedicatedCoreQuotaPerVMFamilyEnforced"], bool):
+            raise WorldError(where + ".dedicatedCoreQuotaPerVMFamilyEnforced: expected true or false")
+        if "autoStorage" in a:
+            auto = _need(a, "autoStorage", dict, where)
+            _need(auto, "storageAccountId", str, where + ".autoStorage")
+            auto.setdefault("lastKeySync", "now-1d")
+            auto.setdefault("authenticationMode", "StorageKeys")
+        if "keyVaultReference" in a:
+            kv = _need(a, "keyVaultReference", dict, where)
+            _need(kv, "id", str, where + ".keyVaultReference")
+            _need(kv, "url", str, where + ".keyVaultReference")
         default_modes = ["AAD", "TaskAuthenticationToken"] if a["poolAllocationMode"] == "UserSubscription" \
             else ["SharedKey", "AAD", "TaskAuthenticationToken"]
         a.setdefault("allowedAuthenticationModes", default_modes)
-    w.setdefault("vmSizes", {})
-    if not isinstance(w["vmSizes"], dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in w["vmSizes"].values()):
-        raise WorldError("world.vmSizes: expected an object of positive integer core counts")
+
+
+def _vm_sizes(w):
+    """vmSizes: {name: cores} or {name: {cores, memoryGB, family, hyperVGenerations, cpuArchitecture,
+    lowPriorityCapable, locations}}; normalised to the object form."""
+    sizes = w.setdefault("vmSizes", {})
+    if not isinstance(sizes, dict):
+        raise WorldError("world.vmSizes: expected an object")
+    for name, v in list(sizes.items()):
+        where = "world.vmSizes.%s" % name
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = {"cores": v}
+        if not isinstance(v, dict):
+            raise WorldError(where + ": expected a positive integer core count or an object")
+        cores = v.get("cores")
+        if not isinstance(cores, int) or isinstance(cores, bool) or cores <= 0:
+            raise WorldError(where + ".cores: must be a positive integer")
+        v.setdefault("memoryGB", float(cores * 4))
+        v.setdefault("family", "standard%sFamily" % re.sub(r"[^A-Za-z0-9]", "", name.split("_", 1)[-1]))
+        v.setdefault("hyperVGenerations", "V1,V2")
+        gens = [g.strip() for g in str(v["hyperVGenerations"]).split(",") if g.strip()]
+        if not gens or any(g not in HYPERV for g in gens):
+            raise WorldError(where + ".hyperVGenerations: must be 'V1', 'V2' or 'V1,V2'")
+        v.setdefault("cpuArchitecture", "x64")
+        if v["cpuArchitecture"] not in ("x64", "Arm64"):
+            raise WorldError(where + ".cpuArchitecture: must be one of 'x64', 'Arm64'")
+        v.setdefault("lowPriorityCapable", True)
+        v.setdefault("locations", [])
+        if not isinstance(v["locations"], list) or not all(isinstance(x, str) for x in v["locations"]):
+            raise WorldError(where + ".locations: expected an array of region names")
+        v["locations"] = [norm_region(x) for x in v["locations"]]
+        sizes[name] = v
     w.setdefault("defaultVmCores", 2)
+
+
+def _galleries(w):
+    for i, g in enumerate(_list_of(w, "galleries", "world")):
+        where = "world.galleries[%d]" % i
+        for k in ("name", "subscriptionId", "resourceGroup", "location"):
+            _need(g, k, str, where)
+        g["location"] = norm_region(g["location"])
+        for j, im in enumerate(_list_of(g, "images", where)):
+            iw = "%s.images[%d]" % (where, j)
+            _need(im, "name", str, iw)
+            props = _need(im, "properties", dict, iw)
+            for k, allowed in (("osType", ("Linux", "Windows")), ("osState", ("Generalized", "Specialized"))):
+                if _need(props, k, str, iw + ".properties") not in allowed:
+                    raise WorldError("%s.properties.%s: must be one of %s" % (iw, k, ", ".join(allowed)))
+            props.setdefault("hyperVGeneration", "V1")
+            if props["hyperVGeneration"] not in HYPERV:
+                raise WorldError(iw + ".properties.hyperVGeneration: must be one of 'V1', 'V2'")
+            ident = _need(props, "identifier", dict, iw + ".properties")
+            for k in ("publisher", "offer", "sku"):
+                _need(ident, k, str, iw + ".properties.identifier")
+            for k, ver in enumerate(_list_of(im, "versions", iw)):
+                vw = "%s.versions[%d]" % (iw, k)
+                _need(ver, "name", str, vw)
+                vp = ver.setdefault("properties", {})
+                if not isinstance(vp, dict):
+                    raise WorldError(vw + ".properties: expected an object")
+                pub = vp.setdefault("publishingProfile", {})
+                for t, tr in enumerate(_list_of(pub, "targetRegions", vw + ".properties.publishingProfile")):
+                    _need(tr, "name", str, "%s.properties.publishingProfile.targetRegions[%d]" % (vw, t))
+                status = vp.get("replicationStatus")
+                if status is not None:
+                    for t, entry in enumerate(_list_of(status, "summary", vw + ".properties.replicationStatus")):
+                        ew = "%s.properties.replicationStatus.summary[%d]" % (vw, t)
+                        _need(entry, "region", str, ew)
+                        if entry.setdefault("state", "Completed") not in ("Unknown", "Replicating", "Completed",
+                                                                          "Failed"):
+                            raise WorldError(ew + ".state: must be one of Unknown, Replicating, Completed, Failed")
+                if "tags" in ver and not isinstance(ver["tags"], dict):
+                    raise WorldError(vw + ".tags: expected an object")
+
+
+def _storage(w):
+    seen = set()
+    for i, sa in enumerate(_list_of(w, "storageAccounts", "world")):
+        where = "world.storageAccounts[%d]" % i
+        name = _need(sa, "name", str, where)
+        if not re.match(r"^[a-z0-9]{3,24}$", name):
+            raise WorldError(where + ".name: must be 3-24 lowercase letters and digits")
+        if name in seen:
+            raise WorldError(where + ".name: duplicate storage account name (they are global)")
+        seen.add(name)
+        for k in ("subscriptionId", "resourceGroup", "location"):
+            _need(sa, k, str, where)
+        sa["location"] = norm_region(sa["location"])
+        sa.setdefault("kind", "StorageV2")
+        sa.setdefault("sku", {"name": "Standard_LRS", "tier": "Standard"})
+        for j, blob in enumerate(_list_of(sa, "blobs", where)):
+            bw = "%s.blobs[%d]" % (where, j)
+            _need(blob, "container", str, bw)
+            _need(blob, "name", str, bw)
+            for k, allowed in (("osType", ("Linux", "Windows")), ("osState", ("Generalized", "Specialized"))):
+                if k in blob and blob[k] not in allowed:
+                    raise WorldError("%s.%s: must be one of %s" % (bw, k, ", ".join(allowed)))
+
+
+def _subscriptions(w):
+    """Subscriptions named explicitly, plus every one a resource names (listed after them)."""
+    subs = _list_of(w, "subscriptions", "world")
+    tenant = w["entra"]["tenantId"]
+    known = set()
+    for i, sub in enumerate(subs):
+        where = "world.subscriptions[%d]" % i
+        sid = _need(sub, "subscriptionId", str, where)
+        known.add(sid.lower())
+        sub.setdefault("displayName", "Subscription " + sid)
+        sub.setdefault("tenantId", tenant)
+        sub.setdefault("state", "Enabled")
+        if "principals" in sub and (not isinstance(sub["principals"], list)
+                                    or not all(isinstance(p, str) for p in sub["principals"])):
+            raise WorldError(where + ".principals: expected an array of client ids")
+    for thing in w["accounts"] + w["galleries"] + w["managedImages"] + w["storageAccounts"]:
+        sid = thing["subscriptionId"]
+        if sid.lower() not in known:
+            known.add(sid.lower())
+            subs.append({"subscriptionId": sid, "displayName": "Subscription " + sid, "tenantId": tenant,
+                         "state": "Enabled"})
+
+
+def _permissions(w):
+    for i, perm in enumerate(_list_of(w, "permissions", "world")):
+        where = "world.permissions[%d]" % i
+        _need(perm, "principal", str, where)
+        scope = _need(perm, "scope", str, where)
+        if not scope.lower().startswith("/subscriptions/"):
+            raise WorldError(where + ".scope: must be an ARM resource id")
+        deny = _need(perm, "deny", list, where)
+        if not deny or any(d not in ("read", "write") for d in deny):
+            raise WorldError(where + ".deny: must be a non-empty array of 'read' and 'write'")
+
+
+def validate_world(world, now=None):
+    """Check a world dict and fill optional sections with defaults; returns a new dict."""
+    from . import failures                      # a leaf module; imported here to keep world the root
+    if not isinstance(world, dict):
+        raise WorldError("world: expected a JSON object")
+    w = {k: copy.deepcopy(v) for k, v in world.items() if not k.startswith("_")}
+    for k in w:
+        if k not in TOP_LEVEL_KEYS:
+            raise WorldError("world.%s: unknown field (known: %s)" % (k, ", ".join(TOP_LEVEL_KEYS)))
     for section, typ in (("allocation", dict), ("arm", dict), ("entra", dict), ("supportedImages", list),
-                         ("galleries", list), ("managedImages", list)):
+                         ("galleries", list), ("managedImages", list), ("storageAccounts", list),
+                         ("subscriptions", list), ("permissions", list), ("pools", list), ("jobs", list),
+                         ("nodeFailures", list)):
         if section in w and not isinstance(w[section], typ):
             raise WorldError("world.%s: expected %s" % (section, "an object" if typ is dict else "an array"))
+    _accounts(w)
+    _vm_sizes(w)
     alloc = dict(ALLOCATION_DEFAULTS)
     alloc.update(w.get("allocation") or {})
     for k, v in alloc.items():
+        if k not in ALLOCATION_DEFAULTS:
+            raise WorldError("world.allocation.%s: unknown field" % k)
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
             raise WorldError("world.allocation.%s: must be a non-negative number" % k)
     if alloc["nodesPerSecond"] <= 0:
         raise WorldError("world.allocation.nodesPerSecond: must be positive")
     w["allocation"] = alloc
-    for i, img in enumerate(w.setdefault("supportedImages", [])):
+    for i, img in enumerate(_list_of(w, "supportedImages", "world")):
         where = "world.supportedImages[%d]" % i
         _need(img, "nodeAgentSKUId", str, where)
         _need(img, "imageReference", dict, where)
         _need(img, "osType", str, where)
         img.setdefault("verificationType", "verified")
-    for i, g in enumerate(w.setdefault("galleries", [])):
-        where = "world.galleries[%d]" % i
-        for k in ("name", "subscriptionId", "resourceGroup", "location"):
-            _need(g, k, str, where)
-        for j, im in enumerate(g.setdefault("images", [])):
-            iw = "%s.images[%d]" % (where, j)
-            _need(im, "name", str, iw)
-            props = _need(im, "properties", dict, iw)
-            for k in ("osType", "osState"):
-                _need(props, k, str, iw + ".properties")
-            _need(props, "identifier", dict, iw + ".properties")
-            for k, ver in enumerate(im.setdefault("versions", [])):
-                _need(ver, "name", str, "%s.versions[%d]" % (iw, k))
-                ver.setdefault("properties", {})
-    for i, m in enumerate(w.setdefault("managedImages", [])):
+    _galleries(w)
+    for i, m in enumerate(_list_of(w, "managedImages", "world")):
         where = "world.managedImages[%d]" % i
         for k in ("name", "subscriptionId", "resourceGroup", "location"):
             _need(m, k, str, where)
+        m["location"] = norm_region(m["location"])
         _need(m, "properties", dict, where)
-    arm = {"managedImageCreateSeconds": 20}
+    _storage(w)
+    arm = copy.deepcopy(ARM_DEFAULTS)
     arm.update(w.get("arm") or {})
+    for k, v in arm.items():
+        if k not in ARM_DEFAULTS:
+            raise WorldError("world.arm.%s: unknown field" % k)
+        if k == "replicationFailRegions":
+            if not isinstance(v, list) or not all(isinstance(r, str) for r in v):
+                raise WorldError("world.arm.replicationFailRegions: expected an array of region names")
+            arm[k] = [norm_region(r) for r in v]
+        elif not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+            raise WorldError("world.arm.%s: must be a non-negative number" % k)
+    if not isinstance(arm["listPageSize"], int) or arm["listPageSize"] < 1:
+        raise WorldError("world.arm.listPageSize: must be a positive integer")
     w["arm"] = arm
     entra = w.setdefault("entra", {"tenantId": DEFAULT_TENANT, "clients": []})
     _need(entra, "tenantId", str, "world.entra")
-    for i, c in enumerate(entra.setdefault("clients", [])):
+    for i, c in enumerate(_list_of(entra, "clients", "world.entra")):
         _need(c, "clientId", str, "world.entra.clients[%d]" % i)
         _need(c, "clientSecret", str, "world.entra.clients[%d]" % i)
+    _subscriptions(w)
+    _permissions(w)
+    names = [a["name"] for a in w["accounts"]]
+    for section in ("pools", "jobs"):
+        for i, item in enumerate(_list_of(w, section, "world")):
+            where = "world.%s[%d]" % (section, i)
+            item.setdefault("account", names[0])
+            if item["account"] not in names:
+                raise WorldError(where + ".account: no account named '%s'" % item["account"])
+            _need(item, "id", str, where)
+    for i, job in enumerate(w["jobs"]):
+        where = "world.jobs[%d]" % i
+        _nonneg_int(job, "taskCount", 0, where)
+        if job.setdefault("state", "active") not in ("active", "disabled"):
+            raise WorldError(where + ".state: must be one of 'active', 'disabled'")
+    try:
+        w["nodeFailures"] = failures.check_rules(w.get("nodeFailures", []))
+    except ValueError as e:
+        raise WorldError("world.nodeFailures: %s" % e)
+    resolve_dates(w, time.time() if now is None else now)
     return w
 
 
@@ -158,13 +381,24 @@ def default_world():
     return load_world(WORLD_FILE)
 
 
-def vm_cores(world, vm_size):
-    sizes = world["vmSizes"]
-    low = vm_size.lower()
-    for name, cores in sizes.items():
+def vm_size_info(world, vm_size):
+    """The world's entry for `vm_size` (case-insensitive), or None."""
+    low = (vm_size or "").lower()
+    for name, info in world["vmSizes"].items():
         if name.lower() == low:
-            return cores
-    return world["defaultVmCores"]
+            return info
+    return None
+
+
+def vm_cores(world, vm_size):
+    info = vm_size_info(world, vm_size)
+    return info["cores"] if info else world["defaultVmCores"]
+
+
+def vm_hyperv_generations(world, vm_size):
+    """['V1', 'V2'] by default; the world's list for a known size."""
+    info = vm_size_info(world, vm_size)
+    return [g.strip() for g in (info["hyperVGenerations"] if info else "V1,V2").split(",")]
 
 
 def norm_region(name):
@@ -266,11 +500,29 @@ def find_managed_image(world, sub, rg, name):
                  and _same(m["resourceGroup"], rg) and _same(m["name"], name)), None)
 
 
+def find_storage_account(world, name):
+    """Storage account names are global: the account named `name`, in any subscription, or None."""
+    return next((s for s in world["storageAccounts"] if _same(s["name"], name)), None)
+
+
 def known_resource_group(world, sub, rg):
-    things = world["accounts"] + world["galleries"] + world["managedImages"]
+    things = world["accounts"] + world["galleries"] + world["managedImages"] + world["storageAccounts"]
     return any(_same(t["subscriptionId"], sub) and _same(t["resourceGroup"], rg) for t in things)
 
 
+def find_subscription(world, sub):
+    return next((s for s in world["subscriptions"] if _same(s["subscriptionId"], sub)), None)
+
+
 def known_subscription(world, sub):
-    things = world["accounts"] + world["galleries"] + world["managedImages"]
-    return any(_same(t["subscriptionId"], sub) for t in things)
+    return find_subscription(world, sub) is not None
+
+
+def sees_subscription(subscription, principal):
+    """True when `principal` (a client id, or None for keys) may see `subscription`."""
+    allowed = subscription.get("principals")
+    return allowed is None or any(_same(p, principal) for p in allowed)
+
+
+def same(a, b):
+    return _same(a, b)

@@ -91,10 +91,30 @@ def pool_body(pool_id, **extra):
 # Process and HTTP helpers
 # ====================================================================
 
-class Emulator:
-    """The emulator as a subprocess: the first stdout line gives its URL."""
+_BARE = {}
 
-    def __init__(self, *args):
+
+def bare_world_file():
+    """The dev world without the pools and jobs it starts with (most tests want an empty account)."""
+    if "path" not in _BARE:
+        with open(WORLD_FILE) as f:
+            w = json.load(f)
+        w.pop("pools", None)
+        w.pop("jobs", None)
+        _BARE["dir"] = tempfile.TemporaryDirectory()
+        _BARE["path"] = os.path.join(_BARE["dir"].name, "bare-world.json")
+        with open(_BARE["path"], "w") as f:
+            json.dump(w, f)
+    return _BARE["path"]
+
+
+class Emulator:
+    """The emulator as a subprocess: the first stdout line gives its URL.  Unless told `dev=True`
+    or given a --world, it runs the dev world without its pools and jobs (bare_world_file)."""
+
+    def __init__(self, *args, dev=False):
+        if "--world" not in args and not dev:
+            args = ("--world", bare_world_file()) + tuple(args)
         self.proc = subprocess.Popen([sys.executable, SCRIPT, "--port", "0"] + list(args),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = read_line(self.proc.stdout, 15)
@@ -243,10 +263,11 @@ class Client:
 
 class EmulatorCase(unittest.TestCase):
     ARGS = ()
+    DEV_WORLD = False           # True: the built-in dev world, with its pools and jobs
 
     @classmethod
     def setUpClass(cls):
-        cls.emu = Emulator(*cls.ARGS)
+        cls.emu = Emulator(*cls.ARGS, dev=cls.DEV_WORLD)
 
     @classmethod
     def tearDownClass(cls):
@@ -862,7 +883,7 @@ class DataPlaneTests(EmulatorCase):
                          ([], "default", {"team": "x"}))
 
     def test_unknown_path_and_wrong_verb(self):
-        self.assertError(self.c.batch("GET", "/jobs"), 400, "InvalidUri")
+        self.assertError(self.c.batch("GET", "/jobschedules"), 400, "InvalidUri")
         self.assertError(self.c.batch("GET", "/pools/p1/bogus"), 400, "InvalidUri")
         r = self.c.batch("PUT", "/pools", body={})
         self.assertError(r, 405, "UnsupportedHttpVerb")
@@ -1137,7 +1158,10 @@ class ArmTests(EmulatorCase):
         self.assertEqual(r.json["properties"]["replicationStatus"]["aggregatedState"], "Completed")
         self.assertEqual(len(r.json["properties"]["replicationStatus"]["summary"]), 2)
         r = self.c.arm("GET", GALLERY_IMAGE + "/versions", self.token)
-        self.assertEqual([v["name"] for v in r.json["value"]], ["1.0.0", "1.1.0"])
+        self.assertEqual([v["name"] for v in r.json["value"]], ["0.9.0", "1.0.0", "1.0.1", "1.1.0"])   # page size 4
+        nxt = r.json["nextLink"]
+        r = self.c.send("GET", nxt[nxt.index("/subscriptions"):], [("Authorization", "Bearer " + self.token)])
+        self.assertEqual(([v["name"] for v in r.json["value"]], r.json.get("nextLink")), (["1.2.0"], None))
         self.arm_error(self.c.arm("GET", GALLERY_IMAGE + "/versions/9.9.9", self.token), 404, "ResourceNotFound")
         self.arm_error(self.c.arm("GET", GALLERY + "/images/nope", self.token), 404, "GalleryImageNotFound")
         self.arm_error(self.c.arm("GET", GALLERY.replace("devgallery", "other") + "/images/x", self.token), 404,
@@ -1175,7 +1199,7 @@ class ArmTests(EmulatorCase):
         path = MANAGED_IMAGE.replace("ubuntu-managed", "from-vhd")
         body = {"location": "westeurope", "properties": {"hyperVGeneration": "V2", "storageProfile": {"osDisk": {
             "osType": "Linux", "osState": "Generalized",
-            "blobUri": "https://mystorage.blob.core.windows.net/vhds/image.vhd"}}}}
+            "blobUri": "https://azbatchdevstore.blob.core.windows.net/vhds/ubuntu-2204.vhd"}}}}
         r = self.c.arm("PUT", path, self.token, api="2024-07-01", body=body)
         self.assertEqual(r.status, 201, r.body)
         self.assertEqual(r.json["properties"]["provisioningState"], "Creating")
@@ -1198,7 +1222,8 @@ class ArmTests(EmulatorCase):
 
     def test_managed_image_put_validation(self):
         path = MANAGED_IMAGE.replace("ubuntu-managed", "bad")
-        disk = {"osType": "Linux", "osState": "Generalized", "blobUri": "https://mystorage.blob.core.windows.net/v/i.vhd"}
+        disk = {"osType": "Linux", "osState": "Generalized",
+                "blobUri": "https://azbatchdevstore.blob.core.windows.net/vhds/ubuntu-2204.vhd"}
         def put(body):
             return self.c.arm("PUT", path, self.token, api="2024-07-01", body=body)
         self.arm_error(put({"properties": {"storageProfile": {"osDisk": disk}}}), 400, "LocationRequired")
@@ -1220,6 +1245,8 @@ class ArmTests(EmulatorCase):
 def limits_world():
     with open(WORLD_FILE) as f:
         w = json.load(f)
+    w.pop("pools", None)
+    w.pop("jobs", None)
     acct = w["accounts"][0]
     acct.update(poolQuota=4, dedicatedCoreQuota=10, lowPriorityCoreQuota=4)
     w["allocation"]["nodesPerSecond"] = 0.02          # one node every 50 simulated seconds

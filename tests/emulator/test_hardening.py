@@ -239,6 +239,74 @@ class MalformedInputTests(T.EmulatorCase):
         r = self.c.batch("POST", "/pools", body=T.pool_body("deep", metadata=[{"name": "a", "value": nested(80)}]))
         self.assertError(r, 400, "InvalidRequestBody")
 
+    def test_malformed_job_bodies_never_500(self):
+        self.steady_pool("p1", targetDedicatedNodes=1)
+        full = {"id": "j0", "displayName": "d", "priority": 1, "maxParallelTasks": 2, "allowTaskPreemption": False,
+                "constraints": {"maxWallClockTime": "PT1H", "maxTaskRetryCount": 1}, "poolInfo": {"poolId": "p1"},
+                "onAllTasksComplete": "noaction", "onTaskFailure": "noaction", "usesTaskDependencies": False,
+                "metadata": [{"name": "a", "value": "b"}], "jobManagerTask": {"id": "m", "commandLine": "x"}}
+        self.assertEqual(self.c.batch("POST", "/jobs", body=full).status, 201)
+        valid = {("POST", "/jobs"): dict(full, id="new"),
+                 ("PATCH", "/jobs/j0"): {"priority": 2, "constraints": {"maxTaskRetryCount": 2},
+                                         "metadata": [{"name": "a", "value": "c"}]},
+                 ("PUT", "/jobs/j0"): {"priority": 3, "poolInfo": {"poolId": "p1"}},
+                 ("POST", "/jobs/j0/disable"): {"disableTasks": "requeue"}}
+        for (method, path), body in sorted(valid.items()):
+            for data in (b"{", b"[]", b"null", b"\xff", b"[" * 5000 + b"]" * 5000):
+                self.assertBatch4xx(self.c.batch(method, path, raw_body=data), "%s %s %r" % (method, path, data[:20]))
+            for _ in range(60):
+                mutated = mutate(self.rng, body)
+                r = self.c.batch(method, path, body=mutated)
+                self.assertBatch4xx(r, "%s %s %s" % (method, path, json.dumps(mutated)[:300]))
+                if r.status < 300 and path == "/jobs":
+                    self.c.batch("DELETE", "/jobs/new")
+                    self.advance(5)
+                if path.endswith("/disable"):
+                    self.c.batch("POST", "/jobs/j0/enable")
+                    self.advance(5)
+
+    def test_malformed_arm_writes_and_failure_rules_never_500(self):
+        token = self.bearer(T.ARM_SCOPE)
+        image = T.GALLERY + "/images/ubuntu2204"
+        valid = {
+            ("PUT", T.GALLERY + "/images/fuzz", "2025-03-03"): {
+                "location": "westeurope", "tags": {"a": "b"}, "properties": {
+                    "osType": "Linux", "osState": "Generalized", "hyperVGeneration": "V2", "architecture": "x64",
+                    "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
+                    "features": [{"name": "a", "value": "b"}],
+                    "endOfLifeDate": "2030-01-01T00:00:00Z"}},
+            ("PUT", image + "/versions/7.0.0", "2025-03-03"): {
+                "location": "westeurope", "tags": {"a": "b"}, "properties": {
+                    "publishingProfile": {"targetRegions": [{"name": "westeurope", "regionalReplicaCount": 1,
+                                                             "storageAccountType": "Standard_LRS"}],
+                                          "replicaCount": 1, "excludeFromLatest": False,
+                                          "endOfLifeDate": "2030-01-01T00:00:00Z"},
+                    "storageProfile": {"source": {"id": T.MANAGED_IMAGE}}}},
+            ("PATCH", image + "/versions/1.1.0", "2025-03-03"): {
+                "tags": {}, "properties": {"publishingProfile": {"targetRegions": [{"name": "westeurope"}]}}},
+            ("PUT", T.MANAGED_IMAGE.replace("ubuntu-managed", "fuzz"), "2024-07-01"): {
+                "location": "westeurope", "properties": {"hyperVGeneration": "V2", "storageProfile": {"osDisk": {
+                    "osType": "Linux", "osState": "Generalized",
+                    "blobUri": "https://azbatchdevstore.blob.core.windows.net/vhds/ubuntu-2204.vhd"}}}},
+        }
+        for (method, path, api), body in sorted(valid.items()):
+            for _ in range(60):
+                mutated = mutate(self.rng, body)
+                r = self.c.arm(method, path, token, api=api, body=mutated)
+                what = "%s %s %s -> %d %s" % (method, path, json.dumps(mutated)[:200], r.status, r.body[:200])
+                self.assertLess(r.status, 500, what)
+                if r.status >= 400:
+                    self.assertIsInstance(r.json["error"]["code"], str, what)
+                    self.assertIsInstance(r.json["error"]["details"], list, what)
+        rule = {"image": "Canonical:o:s", "unusable": 0.5, "startTaskFailed": 0.1, "errorCode": "X",
+                "errorMessage": "m", "errorDetails": [{"name": "a", "value": "b"}], "exitCode": 2}
+        for _ in range(80):
+            status, answer = self.emu.control("POST", "failures", mutate(self.rng, rule))
+            self.assertIn(status, (200, 400), answer)
+        for _ in range(20):
+            status, answer = self.emu.control("POST", "jobs/j0/tasks", mutate(self.rng, {"count": 1}))
+            self.assertIn(status, (200, 400, 404), answer)
+
     def test_malformed_headers_never_500(self):
         self.steady_pool("p1")
         for name, value in (("If-Match", "\u00e9"), ("If-Match", ""), ("If-None-Match", ","),

@@ -24,7 +24,7 @@ for t in $TARGETS; do
   # heap the per-input leak check would rescan each time; leaks are the ASan
   # stage's job.
   extra=""
-  case $t in validate|json) extra="-detect_leaks=0" ;; esac
+  case $t in validate|json|response) extra="-detect_leaks=0" ;; esac
   "$bin" -max_total_time="$SECS" -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$t- $extra \
     "$corpus" >build-fuzz/$t.log 2>&1 || status=1
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' build-fuzz/$t.log)

@@ -117,9 +117,13 @@ describe("pool operations against the emulator", function()
     assert.equal("api", err.kind)
     assert.equal(409, err.status)
     assert.is_string(msg)
+    local before = assert(batch:get_pool("ops-create", { select = "allocationStateTransitionTime" }))
     assert.truthy(batch:stop_resize_pool("ops-create"))
-    -- A stopped resize leaves a ResizeStopped error: wait_pool reports it, being fresh.
-    local steady, wmsg, werr = batch:wait_pool("ops-create", { interval = 0.05, timeout = 30 })
+    -- A stopped resize leaves a ResizeStopped error: wait_pool reports it, being
+    -- newer than the transition before the stop (the pool may be steady again
+    -- before the first poll: 'since' says where this wait began)
+    local steady, wmsg, werr = batch:wait_pool("ops-create", { interval = 0.05, timeout = 30,
+      since = before.allocationStateTransitionTime })
     assert.is_nil(steady)
     assert.equal("api", werr.kind)
     assert.equal("ResizeStopped", werr.code)

@@ -158,6 +158,9 @@ describe("azbatch.client", function()
       { "a string body", '"pools"', "not a JSON object" },
       { "a non-JSON 200", "<html>", "not a JSON object", "text/html" },
       { "value not an array", '{"value": 3}', "'value' is not an array" },
+      { "value an object", '{"value": {"id": "p"}}', "'value' is not an array" },
+      { "a page that is an array", '[{"id": "p"}]', "not a JSON object" },
+      { "an item that is an array", '{"value": [[1]]}', "item 1 is not an object" },
       { "an item not an object", '{"value": [1]}', "item 1 is not an object" },
       { "a non-string next link", '{"value": [], "odata.nextLink": 7}', "'odata.nextLink' is not a string" },
     }
