@@ -49,12 +49,26 @@ local function count(findings, severity)
   return n
 end
 
+-- One finding a block: severity, code and field on a line, then the
+-- message and the fix under them (a table of five columns is too wide).
 local function findings_text(r)
   local findings = r.findings or {}
-  local summary = ("%d error(s), %d warning(s), %d note(s)"):format(count(findings, "error"),
-    count(findings, "warning"), #findings - count(findings, "error") - count(findings, "warning"))
   if #findings == 0 then return "no findings: the pool spec passed every check that could be made\n" end
-  return output.table_text(findings, FINDING_COLUMNS) .. summary .. "\n"
+  local sev, code = 8, 4
+  for _, f in ipairs(findings) do
+    sev, code = math.max(sev, #cell(f.severity)), math.max(code, #cell(f.code))
+  end
+  local lines = { ("%-" .. sev .. "s  %-" .. code .. "s  %s"):format("SEVERITY", "CODE", "FIELD") }
+  local indent = string.rep(" ", sev + 2)
+  for _, f in ipairs(findings) do
+    lines[#lines + 1] = (("%-" .. sev .. "s  %-" .. code .. "s  %s"):format(cell(f.severity), cell(f.code),
+      cell(f.field)):gsub(" +$", ""))
+    lines[#lines + 1] = indent .. cell(f.message)
+    if f.fix then lines[#lines + 1] = indent .. "fix: " .. cell(f.fix) end
+  end
+  lines[#lines + 1] = ("%d error(s), %d warning(s), %d note(s)"):format(count(findings, "error"),
+    count(findings, "warning"), #findings - count(findings, "error") - count(findings, "warning"))
+  return table.concat(lines, "\n") .. "\n"
 end
 
 -- What a printed fact must not carry: the secrets a pool body may hold.
@@ -97,7 +111,8 @@ local PREFLIGHT = {
     .. "an error is found, 0 otherwise.",
   flags = with({ body.JSON_FILE }, body.CREATE, body.REMOVED_FLAGS),
   run = function(ctx, o)
-    local spec, status = pool.pool_spec(ctx, o)
+    -- the body's own warnings are findings too: printed once, below
+    local spec, status = pool.pool_spec(ctx, o, { quiet = true })
     if not spec then return status end
     local c, cstatus = ctx:connect()
     if not c then return cstatus end
@@ -226,6 +241,8 @@ local REPLICATE = { { name = "image", key = "image", kind = "string", metavar = 
     help = "the pool size to serve: ceil(N/600) replicas (required)" },
   { name = "region", key = "region", kind = "string", metavar = "REGION", help = "default: the Batch account's" },
   { name = "replicas", key = "replicas", kind = "integer", metavar = "N", help = "at least this many" },
+  { name = "interval", key = "interval", kind = "number", metavar = "SECONDS",
+    help = "seconds between looks at the replication (default 5)" },
   TIMEOUT }
 
 local function run_arm(ctx, label, call)
@@ -358,7 +375,8 @@ M.commands = {
       if not need(ctx, o, { REPLICATE[1], REPLICATE[2] }) then return 2 end
       return run_arm(ctx, "replication", function(c, opts)
         return c:replicate_image { image = o.image, nodes = o.nodes, region = o.region, replicas = o.replicas,
-          timeout = o.timeout, arm = opts.arm, account = opts.account, subscription = opts.subscription,
+          timeout = o.timeout, interval = o.interval, arm = opts.arm, account = opts.account,
+          subscription = opts.subscription,
           on_progress = opts.on_progress }
       end)
     end,

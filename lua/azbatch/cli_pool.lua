@@ -112,13 +112,18 @@ end
 
 --- Wait until the pool is ready (or allocated), showing progress; then
 -- print the pool. Returns the exit status.
-local function wait_and_show(ctx, c, id, o)
+-- since: the pool's allocationStateTransitionTime before the change (resize
+-- errors older than it are stale); stopped = true: a ResizeStopped error is
+-- what was asked for.
+local function wait_and_show(ctx, c, id, o, since, stopped)
   local prog = ctx:progress()
   local pool, why, e = c:wait_pool(id, { timeout = o.timeout, interval = o.interval, nodes = o.nodes,
-    max_unusable = o.maxUnusable, max_start_task_failed = o.maxStartTaskFailed,
+    max_unusable = o.maxUnusable, max_start_task_failed = o.maxStartTaskFailed, since = since,
     on_progress = function(p) prog:pool(p) end })
   prog:done()
-  if not pool then return ctx:fail(why, e) end
+  if not pool and not (stopped and type(e) == "table" and e.code == "ResizeStopped") then
+    return ctx:fail(why, e)
+  end
   return show_pool(ctx, c, id)
 end
 M.wait_and_show = wait_and_show
@@ -170,7 +175,7 @@ local getenv = azbatch.credential.getenv
 --- The checked pool spec from the flags and --json-file; a node agent is
 -- chosen for the image when none is given (said on stderr). Shared with
 -- preflight. Returns spec, or nil and the exit status.
-function M.pool_spec(ctx, o)
+function M.pool_spec(ctx, o, opts)
   local b, notes = body.build(o, body.CREATE, { what = "the pool body", arm = true })
   if not b then return nil, ctx:fail(notes) end
   for _, n in ipairs(notes) do ctx:note(n) end
@@ -181,16 +186,16 @@ function M.pool_spec(ctx, o)
     end
     local c, status = ctx:connect()
     if not c then return nil, status end
-    local opts, ostatus = ctx:arm_opts()
-    if not opts then return nil, ostatus end
-    local sku, reason, cerr = c:choose_node_agent(b.virtualMachineConfiguration.imageReference, { arm = opts.arm })
+    local aopts, ostatus = ctx:arm_opts()
+    if not aopts then return nil, ostatus end
+    local sku, reason, cerr = c:choose_node_agent(b.virtualMachineConfiguration.imageReference, { arm = aopts.arm })
     if not sku then return nil, ctx:fail(reason, cerr) end
     ctx:note(("no --node-agent-sku-id given: chose '%s' (%s)"):format(sku, reason))
     b.virtualMachineConfiguration.nodeAgentSKUId = sku
     spec, warnings, e = azbatch.pool_spec(b)
   end
   if not spec then return nil, ctx:fail(warnings, e) end
-  ctx:warnings(warnings)
+  if not (opts and opts.quiet) then ctx:warnings(warnings) end
   return spec
 end
 
@@ -321,6 +326,13 @@ command {
     if has_wait_only_flags(ctx, o) then return 2 end
     local c, status = ctx:connect()
     if not c then return status end
+    local since
+    if o.wait then
+      -- when the pool last changed state: resize errors from before are not this resize's
+      local before, bwhy, berr = c:get_pool(o.poolId, { select = "id,allocationStateTransitionTime" })
+      if not before then return ctx:fail(bwhy, berr) end
+      since = type(before.allocationStateTransitionTime) == "string" and before.allocationStateTransitionTime or nil
+    end
     local res, why, e
     if o.abort then
       res, why, e = c:stop_resize_pool(o.poolId, { if_match = o.ifMatch })
@@ -330,7 +342,7 @@ command {
     if not res then return ctx:fail(why, e) end
     if o.wait then
       if o.abort and o.nodes == nil then o.nodes = "allocated" end   -- a stopped resize never reaches its target
-      return wait_and_show(ctx, c, o.poolId, o)
+      return wait_and_show(ctx, c, o.poolId, o, since, o.abort)
     end
     local result = { id = o.poolId, operation = o.abort and "stopResize" or "resize",
       requestId = res.request_id, recovered = res.recovered }
