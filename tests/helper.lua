@@ -94,6 +94,28 @@ function M.emulator(flags)
   return emu
 end
 
+--- A world file for the emulator: the dev world (scripts/emulator-world.json)
+-- changed by fn(world). Returns its path (a temporary file).
+function M.world(fn)
+  local json = require "azbatch.json"
+  local f = assert(io.open(M.ROOT .. "/scripts/emulator-world.json"))
+  local world = assert(json.decode(f:read("a")))
+  f:close()
+  fn(world)
+  return M.tempfile(assert(json.encode(world)))
+end
+
+--- The environment a script or the CLI needs to reach the emulator with
+-- Entra ID (the dev tenant's service principal) and ARM, as a prefix for a
+-- shell command line.
+function M.entra_env(emu)
+  return ("env -u AZURE_BATCH_ACCESS_KEY -u AZURE_FEDERATED_TOKEN_FILE -u LD_PRELOAD AZURE_BATCH_ENDPOINT=%s "
+    .. "AZURE_BATCH_ACCOUNT=devbatch AZURE_TENANT_ID=%s AZURE_CLIENT_ID=%s AZURE_CLIENT_SECRET=%s "
+    .. "AZURE_AUTHORITY_HOST=%s AZURE_RESOURCE_MANAGER_ENDPOINT=%s "
+    .. "AZBATCH_IMDS_ENDPOINT=http://127.0.0.1:9/metadata/identity/oauth2/token "):format(emu.url, M.DEV_TENANT,
+      M.DEV_CLIENT, M.DEV_SECRET, emu.url, emu.url)
+end
+
 --- POST a JSON table to the emulator's control API (/_emulator/...);
 -- returns the decoded answer. Raises unless it answers 200.
 function M.control(emu, path, t)

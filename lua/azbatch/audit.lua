@@ -14,9 +14,10 @@ local M = {}
 
 -- The preflight findings that say something about a pool that exists.
 M.CODES = {
-  IMAGE_VERSION_END_OF_LIFE = true, IMAGE_DEFINITION_END_OF_LIFE = true, NODE_AGENT_END_OF_LIFE = true,
-  IMAGE_NO_REPLICA_IN_REGION = true, IMAGE_REPLICATION_INCOMPLETE = true, IMAGE_VERSION_NOT_FOUND = true,
-  IMAGE_READ_FORBIDDEN = true, IMAGE_SPECIALIZED = true,
+  IMAGE_END_OF_LIFE = true, NODE_AGENT_END_OF_LIFE = true, NODE_AGENT_RETIRED = true,
+  IMAGE_NO_REPLICA_IN_REGION = true, IMAGE_REPLICATION_INCOMPLETE = true, IMAGE_REPLICATION_UNKNOWN = true,
+  IMAGE_VERSION_NOT_FOUND = true, IMAGE_DEFINITION_NOT_FOUND = true, MANAGED_IMAGE_NOT_FOUND = true,
+  MANAGED_IMAGE_REGION = true, IMAGE_ACCESS_DENIED = true, IMAGE_NOT_GENERALIZED = true, NODE_AGENT_OS = true,
 }
 
 -- What the portal's "Operating system" line would say.

@@ -7,6 +7,7 @@ local core = require "azbatch.core"
 local client = require "azbatch.client"
 local check = require "azbatch.check"
 local credential = require "azbatch.credential"
+require "azbatch.preflight"      -- client:choose_node_agent, for a node agent left out
 
 local Client = client.Client
 local set = check.set
@@ -93,10 +94,15 @@ local function mutate(self, method, path, req, applied)
 end
 
 local TIMEOUT_ONLY = set { "timeout" }
+local CREATE_OPTS = set { "timeout", "arm" }
 local IF_MATCH_OPTS = set { "if_match", "timeout" }
 
---- client:create_pool(spec [, opts]) -> {id=, etag=, request_id=, warnings=} | fail
+--- client:create_pool(spec [, {timeout=, arm=}]) -> {id=, etag=, request_id=, warnings=, node_agent=} | fail
 -- spec: a PoolSpec from azbatch.pool_spec or a plain table (validated here).
+-- A nodeAgentSKUId left out or "auto" is chosen for the image
+-- (client:choose_node_agent; a gallery image's definition is read from ARM,
+-- through opts.arm or the client's Entra ID credential); the result says
+-- which (node_agent) and why (node_agent_reason).
 -- A retried create that meets PoolExists succeeds (recovered = true) when
 -- an earlier attempt may have made it and the existing pool has this spec;
 -- otherwise, and always on a first attempt, the conflict is returned. The
@@ -108,7 +114,25 @@ function Client:create_pool(spec, opts)
   if type(spec) ~= "table" then
     error(("bad argument #1 to 'create_pool' (table expected, got %s)"):format(type(spec)), 2)
   end
-  opts = check.options(opts, 2, "create_pool", TIMEOUT_ONLY)
+  opts = check.options(opts, 2, "create_pool", CREATE_OPTS)
+  -- a node agent left out (or "auto") is chosen for the image, and said so
+  local vmc0 = type(spec.virtualMachineConfiguration) == "table" and spec.virtualMachineConfiguration
+  local chosen, reason
+  if vmc0 and vmc0.imageReference ~= nil and (vmc0.nodeAgentSKUId == nil or vmc0.nodeAgentSKUId == "auto") then
+    local cwhy, cerr
+    chosen, cwhy, cerr = self:choose_node_agent(vmc0.imageReference, { arm = opts.arm })
+    if not chosen then
+      if type(cerr) == "table" then cerr.field = cerr.field or "pool.virtualMachineConfiguration.nodeAgentSKUId" end
+      return nil, "pool.virtualMachineConfiguration.nodeAgentSKUId: " .. tostring(cwhy), cerr
+    end
+    reason = cwhy
+    local copy, vmc = {}, {}
+    for k, v in pairs(spec) do copy[k] = v end
+    for k, v in pairs(vmc0) do vmc[k] = v end
+    vmc.nodeAgentSKUId = chosen
+    copy.virtualMachineConfiguration = vmc
+    spec = copy
+  end
   local body, warnings, err = core.validate("pool", spec)
   if not body then return nil, warnings, err end
   local vmc = body.virtualMachineConfiguration
@@ -125,7 +149,8 @@ function Client:create_pool(spec, opts)
   ok, resp, err = self:request("POST", "/pools", { body = text, timeout = opts.timeout, fresh_connect = true })
   if ok then
     return { id = body.id, etag = resp.etag, request_id = resp.request_id, attempts = resp.attempts,
-      client_request_id = resp.client_request_id, warnings = warnings }
+      client_request_id = resp.client_request_id, warnings = warnings, node_agent = chosen,
+      node_agent_reason = reason }
   end
   local why = resp
   local function applied()
@@ -140,7 +165,8 @@ function Client:create_pool(spec, opts)
   local r1, r2, r3 = settle(self, err, why, applied)
   if r1 then
     return { id = body.id, request_id = err.request_id, attempts = err.attempts, recovered = true,
-      client_request_id = err.client_request_id, warnings = warnings }
+      client_request_id = err.client_request_id, warnings = warnings, node_agent = chosen,
+      node_agent_reason = reason }
   end
   return r1, r2, r3
 end

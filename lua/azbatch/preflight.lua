@@ -33,17 +33,50 @@ function Client:arm_client(opts)
   return arm
 end
 
--- The image reference of a spec (a validated body), as parts and kind.
-local function image_of(body)
-  local vmc = type(body.virtualMachineConfiguration) == "table" and body.virtualMachineConfiguration or {}
-  local ref = vmc.imageReference
-  if type(ref) ~= "table" then return { kind = "none" } end
-  local parts = ref.parts and ref:parts() or {}
-  local image = { kind = parts.kind or "marketplace" }
-  for k, v in pairs(parts) do image[k] = v end
+-- The image a spec names, as parts and kind, read from the spec as given
+-- (a VHD, which no body can carry, included): parts, or nil and why.
+local function image_of(spec)
+  local vmc = type(spec.virtualMachineConfiguration) == "table" and spec.virtualMachineConfiguration or {}
+  local raw = vmc.imageReference
+  local uris = type(vmc.osDisk) == "table" and vmc.osDisk.imageUris
+  local uri = type(raw) == "string" and raw or type(raw) == "table" and raw.virtualMachineImageId
+  if type(uri) == "string" and core.is_vhd(uri) then return { kind = "vhd", uri = uri } end
+  if type(uris) == "table" and type(uris[1]) == "string" and core.is_vhd(uris[1]) then
+    return { kind = "vhd", uri = uris[1], legacy = true }
+  end
+  if raw == nil then return { kind = "none" } end
+  local ref, why, err = core.image_reference(raw)
+  if not ref then return nil, why, err end
+  local image = ref:parts()
   image.id = ref.virtualMachineImageId or ref.sharedGalleryImageId or ref.communityGalleryImageId
-  image.uri = parts.uri
   return image
+end
+
+-- A copy of the spec the validator can judge: the node agent chosen (or,
+-- when none can be, one of the image's OS), and a VHD put aside (the rules
+-- judge it from facts.image).
+local function judgeable(spec, image, agent, os_type)
+  local copy, vmc = {}, {}
+  for k, v in pairs(spec) do copy[k] = v end
+  for k, v in pairs(type(spec.virtualMachineConfiguration) == "table" and spec.virtualMachineConfiguration or {}) do
+    vmc[k] = v
+  end
+  copy.virtualMachineConfiguration = vmc
+  if agent == nil or agent == "auto" then
+    vmc.nodeAgentSKUId = os_type == "windows" and "batch.node.windows amd64" or "batch.node.ubuntu 22.04"
+  else
+    vmc.nodeAgentSKUId = agent
+  end
+  if image.kind == "vhd" then
+    vmc.imageReference = os_type == "windows" and "MicrosoftWindowsServer:WindowsServer:2022-datacenter"
+      or "Canonical:0001-com-ubuntu-server-jammy:22_04-lts"
+    if type(vmc.osDisk) == "table" then
+      local disk = {}
+      for k, v in pairs(vmc.osDisk) do if k ~= "imageUris" then disk[k] = v end end
+      vmc.osDisk = disk
+    end
+  end
+  return copy
 end
 
 -- The ARM id of a gallery image definition from image parts.
@@ -109,6 +142,18 @@ local function usage_of(pools, skus, own_id)
   return u
 end
 
+-- The image's OS type as the facts say it ("linux", "windows"), or nil.
+local function image_os(facts)
+  local function os_of(props)
+    if type(props) ~= "table" then return nil end
+    local disk = type(props.storageProfile) == "table" and props.storageProfile.osDisk
+    local t = props.osType or (type(disk) == "table" and disk.osType)
+    return type(t) == "string" and t:lower() or nil
+  end
+  return os_of(facts.image_definition and facts.image_definition.properties)
+    or os_of(facts.managed_image and facts.managed_image.properties)
+end
+
 local PREFLIGHT_OPTS = check.set { "arm", "arm_endpoint", "account", "subscription" }
 
 --- client:preflight(spec [, {arm=, account=, subscription=}]) ->
@@ -122,11 +167,28 @@ function Client:preflight(spec, opts)
     error(("bad argument #1 to 'preflight' (table expected, got %s)"):format(type(spec)), 2)
   end
   opts = check.options(opts, 2, "preflight", PREFLIGHT_OPTS)
-  local body, warnings, verr = core.validate("pool", spec)
-  if not body then return nil, warnings, verr end
-  local facts = { now = math.floor(core.time()), pool = body, image = image_of(body), unread = {},
+  local image, iwhy, ierr = image_of(spec)
+  if not image then
+    local vmc = spec.virtualMachineConfiguration
+    iwhy = iwhy:gsub("^imageReference", "pool.virtualMachineConfiguration.imageReference", 1)
+    ierr.field = "pool.virtualMachineConfiguration.imageReference"
+    return nil, iwhy, vmc and ierr or ierr
+  end
+  -- nothing is read for a spec that cannot be right whatever the facts
+  do
+    local vmc = type(spec.virtualMachineConfiguration) == "table" and spec.virtualMachineConfiguration or {}
+    local auto = vmc.nodeAgentSKUId == nil or vmc.nodeAgentSKUId == "auto"
+    local ok, why, err = core.validate("pool", judgeable(spec, image, vmc.nodeAgentSKUId, nil))
+    if not ok then
+      local only_agent = auto
+      for _, e in ipairs(err.errors or {}) do
+        only_agent = only_agent and e.field:find("nodeAgentSKUId", 1, true) ~= nil
+      end
+      if not only_agent then return nil, why, err end
+    end
+  end
+  local facts = { now = math.floor(core.time()), image = image, unread = {},
     credential = credential.is_shared_key(self.credential) and "shared_key" or "entra" }
-  local image = facts.image
   local arm, no_arm = self:arm_client(opts)
   local gallery = image.kind == "gallery_version" or image.kind == "gallery_latest"
   -- first: what needs nothing else
@@ -168,6 +230,7 @@ function Client:preflight(spec, opts)
   end
   if arm and image.kind == "gallery_latest" and facts.image_versions then
     -- which version "latest" is: the rules say, from the list
+    facts.pool = judgeable(spec, image, nil, nil)
     local _, derived = core.preflight(facts)
     if derived.latest_version then
       local id = definition_id(image) .. "/versions/" .. derived.latest_version
@@ -179,13 +242,13 @@ function Client:preflight(spec, opts)
   end
   if next(second) then gather(facts, second) end
   if facts.skus then
-    local want = type(body.vmSize) == "string" and body.vmSize:lower()
+    local want = type(spec.vmSize) == "string" and spec.vmSize:lower()
     for _, s in ipairs(facts.skus) do
       if type(s) == "table" and type(s.name) == "string" and s.name:lower() == want then facts.vm_size = s end
     end
     if not facts.vm_size then
       facts.unread.vm_size = { code = "NotFound", message = ("%s is not offered in %s"):format(
-        tostring(body.vmSize), tostring(acct.location)) }
+        tostring(spec.vmSize), tostring(acct.location)) }
     end
   elseif not facts.unread.skus then
     facts.unread.vm_size = { message = facts.unread.account and "the account could not be read"
@@ -201,9 +264,19 @@ function Client:preflight(spec, opts)
       end
     end
   end
-  if facts.pools then facts.usage = usage_of(facts.pools, facts.skus, body.id) end
+  if facts.pools then facts.usage = usage_of(facts.pools, facts.skus, spec.id) end
   facts.pools, facts.skus, facts.storage_accounts = nil, nil, nil
   if not props then facts.account = nil end
+  -- the body, judged with a node agent even when the spec leaves it to azbatch
+  local vmc = type(spec.virtualMachineConfiguration) == "table" and spec.virtualMachineConfiguration or {}
+  local agent = vmc.nodeAgentSKUId
+  local os_type = image_os(facts)
+  local chosen = (agent == nil or agent == "auto") and core.choose_node_agent(facts) or nil
+  local body, warnings, verr = core.validate("pool", judgeable(spec, image, chosen or agent, os_type))
+  if not body then return nil, warnings, verr end
+  if agent == nil or agent == "auto" then body.virtualMachineConfiguration.nodeAgentSKUId = nil end
+  if image.kind == "vhd" then body.virtualMachineConfiguration.imageReference = nil end
+  facts.pool = body
   local findings, derived = core.preflight(facts)
   local ok = true
   for _, f in ipairs(findings) do ok = ok and f.severity ~= "error" end
