@@ -114,7 +114,7 @@ F.image = { name = "image", key = "image", kind = "string", metavar = "IMAGE", g
   help = "publisher:offer:sku[:version], or a gallery, managed, shared or community image id" }
 F.agent = { name = "node-agent-sku-id", key = "nodeAgentSKUId", kind = "string", metavar = "SKU", group = G_VM,
   path = "virtualMachineConfiguration.nodeAgentSKUId",
-  help = "node agent matching the image, e.g. 'batch.node.ubuntu 22.04' (chosen for you when left out)" }
+  help = "node agent matching the image, e.g. 'batch.node.ubuntu 22.04' (chosen when left out or 'auto')" }
 F.targets = { name = "disk-encryption-targets", key = "diskEncryptionTargets", kind = "list", metavar = "TARGET",
   aliases = { "targets" }, group = G_VM, path = "virtualMachineConfiguration.diskEncryptionConfiguration.targets",
   convert = words, help = "disks to encrypt: OsDisk, TemporaryDisk" }

@@ -179,6 +179,8 @@ function M.pool_spec(ctx, o, opts)
   local b, notes = body.build(o, body.CREATE, { what = "the pool body", arm = true })
   if not b then return nil, ctx:fail(notes) end
   for _, n in ipairs(notes) do ctx:note(n) end
+  local vmc0 = type(b.virtualMachineConfiguration) == "table" and b.virtualMachineConfiguration
+  if vmc0 and vmc0.nodeAgentSKUId == "auto" then vmc0.nodeAgentSKUId = nil end    -- "choose", as the library reads it
   local spec, warnings, e = azbatch.pool_spec(b)
   if not spec and only_agent_missing(b, e) then
     if not (o.accountEndpoint or getenv(ctx.env, "AZURE_BATCH_ENDPOINT")) then

@@ -117,6 +117,15 @@ describe("azbatch CLI custom-image verbs", function()
       assert.equal("batch.node.ubuntu 22.04", decode(out).virtualMachineConfiguration.nodeAgentSKUId)
     end)
 
+    it("chooses for --node-agent-sku-id auto too", function()
+      local status, out, err = cli("pool", "create", "--id", "chosen", "--vm-size", "Standard_D2s_v3",
+        "--target-dedicated-nodes", "0", "--image", GALLERY .. "/versions/1.0.0", "--node-agent-sku-id", "auto",
+        "--dry-run")
+      assert.equal(0, status, err)
+      assert.matches("chose 'batch%.node%.ubuntu 22%.04'", err)
+      assert.equal("batch.node.ubuntu 22.04", decode(out).virtualMachineConfiguration.nodeAgentSKUId)
+    end)
+
     it("cannot choose without an account to ask, and says what to pass", function()
       local status, _, err = cli_env({}, "pool", "create", "--id", "x", "--vm-size", "v", "--target-dedicated-nodes",
         "1", "--image", GALLERY, "--dry-run")
