@@ -369,13 +369,20 @@ function M.complete(words)
   local typed = table.move(words, 1, math.max(0, #words - 1), 1, {})
   local cmd, n = find_command(typed)
   if not cmd then return next_words(typed) end
-  if #typed > n and cmd.name == "run" then
-    for i = n + 1, #typed do
-      if typed[i]:sub(1, 1) ~= "-" then return {} end     -- the script's own arguments
-    end
-  end
   local flags = all_flags(cmd)
   local byname, byshort = args.index(flags)
+  local function takes_value(w)
+    local g = w:match("^%-%-([^=]+)$") and byname[w:sub(3)] or w:match("^%-(%a)$") and byshort[w:sub(2)]
+    return g and g.kind ~= "flag"
+  end
+  if cmd.positional then
+    local i = n + 1
+    while i <= #typed do
+      if takes_value(typed[i]) then i = i + 1
+      elseif typed[i]:sub(1, 1) ~= "-" then return {} end      -- past the script: its own arguments
+      i = i + 1
+    end
+  end
   local prev = typed[#typed]
   local f = prev and #typed > n and (prev:match("^%-%-(.+)$") and byname[prev:sub(3)]
     or prev:match("^%-(%a)$") and byshort[prev:sub(2)])
@@ -436,6 +443,9 @@ function M.main(argv, out, err, env)
     for i = 1, #argv do
       if argv[i]:sub(1, 1) == "-" then break end
       typed[#typed + 1] = argv[i]
+    end
+    if #typed == 0 then
+      return ctx:usage_error(("unknown option '%s' (try 'azbatch --help')"):format(argv[1]))
     end
     local subs = {}
     for _, name in ipairs(order) do
