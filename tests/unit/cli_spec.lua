@@ -508,3 +508,78 @@ describe("azbatch CLI process", function()
     assert.is_true(require("azbatch.core").disable_core_dumps())
   end)
 end)
+
+describe("azbatch CLI error paths before the network", function()
+  local ENTRA = { AZURE_BATCH_ENDPOINT = "http://127.0.0.1:9", AZURE_TENANT_ID = "00000000-0000-0000-0000-0000000000aa",
+    AZURE_CLIENT_ID = "00000000-0000-0000-0000-0000000000c1", AZURE_CLIENT_SECRET = "s3cret-value" }
+
+  it("reports an endpoint the client refuses (exit 1)", function()
+    local status, out, err = run { "pool", "show", "--pool-id", "p", "--account-endpoint", "ftp://h",
+      "--account-name", "a", "--account-key", KEY }
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^error: client%.endpoint: [^\n]*\n$", err)
+  end)
+
+  it("reports an ARM endpoint the ARM client refuses, before any request (exit 1)", function()
+    local env = {}
+    for k, v in pairs(ENTRA) do env[k] = v end
+    env.AZURE_RESOURCE_MANAGER_ENDPOINT = "https://management.example/with/path"
+    local status, out, err = run({ "image", "replicate", "--image", "/x", "--nodes", "1" }, env)
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^error: arm%.endpoint: ", err)
+    assert.falsy(err:find("s3cret", 1, true))
+  end)
+
+  it("turns a bug into one error line, with the trace only under --debug", function()
+    local plan = cli.commands.plan
+    local real = plan.run
+    plan.run = function() error("boom at the seams") end
+    local ok, status, out, err = pcall(run, { "plan", "--nodes", "3" })
+    local _, _, _, derr = pcall(run, { "plan", "--nodes", "3", "--debug" })
+    plan.run = real
+    assert.is_true(ok)
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^error: internal error: [^\n]*boom at the seams\n$", err)
+    assert.matches("stack traceback:", derr)
+    assert.matches("\nerror: internal error: [^\n]*boom at the seams\n$", derr)
+  end)
+
+  it("refuses pool images with both --pool-id and --filter", function()
+    local status, _, err = run({ "pool", "images", "--pool-id", "p", "--filter", "x" }, ENTRA)
+    assert.equal(2, status)
+    assert.matches("^error: give %-%-pool%-id or %-%-filter, not both\n", err)
+  end)
+
+  it("refuses a malformed --json-file for pool set, reset and node delete (exit 1, naming the file)", function()
+    for _, argv in ipairs { { "pool", "set", "--pool-id", "p" }, { "pool", "reset", "--pool-id", "p" },
+      { "node", "delete", "--pool-id", "p" } } do
+      argv[#argv + 1] = "--json-file"
+      argv[#argv + 1] = "/nonexistent/body.json"
+      local status, out, err = run(argv)
+      assert.equal(1, status)
+      assert.equal("", out)
+      assert.matches("^error: %-%-json%-file /nonexistent/body%.json: cannot open it", err)
+    end
+  end)
+
+  local invalid = {
+    { { "pool", "reset", "--pool-id", "p", "--start-task-max-task-retry-count=-5" }, "^error: pool%.startTask" },
+    { { "pool", "autoscale", "enable", "--pool-id", "p", "--auto-scale-formula", "$TargetDedicatedNodes=1;",
+      "--auto-scale-evaluation-interval", "PT1M" }, "^error: [%w.]*autoScaleEvaluationInterval" },
+    { { "node", "delete", "--pool-id", "p", "--node-list", "n1", "--resize-timeout", "soon" },
+      "^error: [%w.]*resizeTimeout" },
+    { { "pool", "resize", "--pool-id", "p", "--target-dedicated-nodes", "1", "--resize-timeout", "soon" },
+      "^error: resize%.resizeTimeout" },
+  }
+  for _, row in ipairs(invalid) do
+    it("validates before connecting: " .. table.concat(row[1], " "), function()
+      local status, out, err = run(row[1])       -- no endpoint at all: validation must come first
+      assert.equal(1, status, err)
+      assert.equal("", out)
+      assert.matches(row[2], err)
+    end)
+  end
+end)
