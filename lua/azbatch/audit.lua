@@ -43,7 +43,7 @@ local function node_version(node)
   return type(ref.version) == "string" and ref.version or "unknown"
 end
 
-local POOL_IMAGE_OPTS = check.set { "arm", "nodes", "pool" }
+local POOL_IMAGE_OPTS = check.set { "arm", "nodes", "pool", "cache" }
 
 --- client:pool_image(id [, {arm=, nodes=false}]) -> report | fail
 -- report: {id, kind, custom, operating_system, image, node_agent, versions =
@@ -78,7 +78,7 @@ function Client:pool_image(id, opts)
       targetDedicatedNodes = pool.targetDedicatedNodes or 0, targetLowPriorityNodes = pool.targetLowPriorityNodes,
       enableAutoScale = pool.enableAutoScale, resizeTimeout = pool.resizeTimeout }
     if pool.enableAutoScale then spec.targetDedicatedNodes, spec.autoScaleFormula = nil, "$TargetDedicatedNodes=0;" end
-    return self:preflight(spec, { arm = opts.arm })
+    return self:preflight(spec, { arm = opts.arm, cache = opts.cache or {}, usage = false })
   end
   local results = parallel.run(tasks)
   local nodes = opts.nodes ~= false and results[1][1] or nil
@@ -122,6 +122,7 @@ function Client:pool_images(opts)
       .. "virtualMachineConfiguration" })
   if not pools then return nil, why, err end
   local reports, next_i = {}, 1
+  local cache = {}                 -- the account, images and node agents, read once for all pools
   local width = math.min(opts.concurrency or 16, math.max(1, #pools))
   local workers = {}
   for w = 1, width do
@@ -129,7 +130,8 @@ function Client:pool_images(opts)
       while next_i <= #pools do
         local i = next_i
         next_i = next_i + 1
-        local r, rwhy = self:pool_image(pools[i].id, { arm = opts.arm, nodes = opts.nodes, pool = pools[i] })
+        local r, rwhy = self:pool_image(pools[i].id, { arm = opts.arm, nodes = opts.nodes, pool = pools[i],
+          cache = cache })
         reports[i] = r or { id = pools[i].id, kind = "unknown", findings = { { severity = "warning",
           code = "CHECK_SKIPPED", message = tostring(rwhy) } }, versions = {} }
       end

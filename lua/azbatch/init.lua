@@ -10,6 +10,7 @@ require "azbatch.arm"           -- adds the ARM reads and writes to azbatch.Arm
 require "azbatch.preflight"     -- client:preflight, client:choose_node_agent
 require "azbatch.images"        -- client:image_from_vhd, publish_image, replicate_image
 require "azbatch.audit"         -- client:pool_image, pool_images
+require "azbatch.jobs"          -- client:list_jobs, get_job, patch_job, disable_job, enable_job, hand_over_jobs
 local parallel = require "azbatch.parallel"
 
 local M = {

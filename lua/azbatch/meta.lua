@@ -212,4 +212,89 @@ function azbatch.credential.token(cred, scope, opts) end
 ---@return boolean
 function azbatch.credential.is_shared_key(cred) end
 
+-- Jobs (azbatch.jobs): what a handover is made of.
+---@return azbatch.List
+function Client:list_jobs(opts) end
+---@param opts? {select?: string, timeout?: number}
+---@return table|nil job, azbatch.Response|string resp_or_message, azbatch.Err? err
+function Client:get_job(id, opts) end
+--- JobUpdateOptions fields: poolInfo, metadata, priority, constraints, ...
+---@return azbatch.Result|nil result, string? message, azbatch.Err? err
+function Client:patch_job(id, properties, opts) end
+---@param disable_tasks "requeue"|"terminate"|"wait"
+---@return azbatch.Result|nil result, string? message, azbatch.Err? err
+function Client:disable_job(id, disable_tasks, opts) end
+---@return azbatch.Result|nil result, string? message, azbatch.Err? err
+function Client:enable_job(id, opts) end
+--- Move every job of pool 'from' to pool 'to' and wait until they run there.
+---@param opts? {tag?: string, disable_tasks?: "requeue"|"terminate"|"wait", timeout?: number, interval?: number}
+---@return {jobs: string[], moved: integer, disabled: integer}|nil result, string? message, azbatch.Err? err
+function Client:hand_over_jobs(from, to, opts) end
+
+-- Rollouts: require "azbatch.rollout" (docs/rollouts.md).
+
+---@class azbatch.RolloutStep
+---@field n integer 1-based; undo steps are negative
+---@field name string
+---@field call "preflight"|"create_pool"|"resize_pool"|"patch_pool"|"delete_pool"|"disable_autoscale"|"enable_autoscale"|"wait_pool"|"wait_empty"|"wait_deleted"|"handover"|"health"|"approve"|"finish"
+---@field pool? string
+---@field pools? string[]
+---@field method? string
+---@field path? string
+---@field body? table
+---@field undo? azbatch.RolloutStep[]
+---@field commit? true cannot be undone (deleting an old pool)
+
+---@class azbatch.RolloutReport
+---@field id string
+---@field strategy string
+---@field state "done"|"rolled_back"|"aborted"|"failed"|"running"|"rolling_back"|"busy"
+---@field rolled_back boolean
+---@field started number epoch seconds
+---@field ended number
+---@field steps {n: integer, name: string, call: string, pool?: string, start: number, ["end"]: number, outcome: "ok"|"skipped"|"failed"|"unknown", message?: string, recovered?: true}[]
+---@field undo table[] the rollback's steps, the same shape
+---@field pools string[]
+---@field samples {t: number, pool: string, counts: table<string, integer>}[]
+---@field findings table[] preflight findings
+---@field text string one line per step
+
+---@class azbatch.Rollout
+local Rollout = {} -- luacheck: ignore (made by rollout.new)
+---@return azbatch.RolloutStep[]|nil steps, string? message, azbatch.Err? err
+function Rollout:plan() end
+---@param out? file*|fun(line: string)
+---@return azbatch.RolloutStep[]|nil steps, string? message, azbatch.Err? err
+function Rollout:dry_run(out) end
+--- On failure err.report holds the report (err.rolled_back, err.committed).
+---@return azbatch.RolloutReport|nil report, string? message, azbatch.Err? err
+function Rollout:run() end
+---@return azbatch.RolloutReport
+function Rollout:report() end
+---@return string svg
+function Rollout:timeline_svg() end
+
+---@class azbatch.rollout
+local rollout = {} -- luacheck: ignore (the table require "azbatch.rollout" returns)
+---@param client table azbatch.Client
+---@param opts {strategy: "canary"|"blue-green"|"rolling"|"in-place", pools: string[], image: string|table, node_agent?: string, spec?: table, canary?: {nodes?: integer, then?: "blue-green"|"rolling"|"in-place", keep?: boolean}, batch?: integer, extra_nodes?: integer, keep_old?: boolean, deallocation?: "requeue"|"terminate"|"taskcompletion"|"retaineddata", handover?: "jobs"|false|fun(ctx: table, from: string, to: string): (boolean?, string?), disable_tasks?: "requeue"|"terminate"|"wait", timeouts?: {step?: number, wait?: number, poll?: number}, hooks?: {health?: fun(ctx: table, pool: string): (boolean?, string?), approve?: fun(ctx: table, step: azbatch.RolloutStep): boolean, on_step?: fun(entry: table), notify?: fun(event: table)}, id?: string, preflight?: boolean, arm?: table, account?: string, names?: table|fun(old: string, id: string): string}
+---@return azbatch.Rollout|nil r, string? message, azbatch.Err? err
+function rollout.new(client, opts) end
+---@return {rollouts: table[]}|nil status, string? message, azbatch.Err? err
+function rollout.status(client) end
+---@param opts? {hooks?: table, handover?: function, timeouts?: table, arm?: table, account?: string}
+---@return azbatch.RolloutReport|nil report, string? message, azbatch.Err? err
+function rollout.resume(client, id, opts) end
+---@param opts? {hooks?: table, handover?: function, timeouts?: table, arm?: table, account?: string}
+---@return azbatch.RolloutReport|nil report, string? message, azbatch.Err? err
+function rollout.abort(client, id, opts) end
+---@return true|nil ok, string? message, azbatch.Err? err
+function rollout.forget(client, id) end
+---@param report azbatch.RolloutReport
+---@return string svg
+function rollout.svg(report) end
+---@param report azbatch.RolloutReport
+---@return string text
+function rollout.text(report) end
+
 return azbatch

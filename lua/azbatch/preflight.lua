@@ -85,6 +85,22 @@ local function definition_id(image)
     :format(image.subscription, image.resourceGroup, image.gallery, image.image)
 end
 
+local PENDING = {}
+
+-- fn's results, read once per cache and key: callers at once wait for the
+-- one read in flight. Without a cache, fn is simply called.
+local function memo(cache, key, fn)
+  if not cache then return fn() end
+  while cache[key] == PENDING do parallel.sleep(0.005) end
+  local r = cache[key]
+  if r == nil then
+    cache[key] = PENDING
+    r = table.pack(fn())
+    cache[key] = r
+  end
+  return table.unpack(r, 1, r.n)
+end
+
 -- Run fns (name -> function returning value or fail) at once; fill
 -- facts[name] with each value, facts.unread[name] with each failure.
 local function gather(facts, fns)
@@ -154,13 +170,16 @@ local function image_os(facts)
     or os_of(facts.managed_image and facts.managed_image.properties)
 end
 
-local PREFLIGHT_OPTS = check.set { "arm", "arm_endpoint", "account", "subscription" }
+local PREFLIGHT_OPTS = check.set { "arm", "arm_endpoint", "account", "subscription", "cache", "usage" }
 
---- client:preflight(spec [, {arm=, account=, subscription=}]) ->
+--- client:preflight(spec [, {arm=, account=, subscription=, cache=, usage=}]) ->
 --    {ok=, findings=, facts=, derived=} | fail
 -- spec: a pool body (validated here). ok is false when any finding is an
 -- error. A fact that cannot be read makes a warning saying which checks
 -- were skipped; it never blocks on its own. Reads run concurrently.
+-- cache: a table shared by the preflights of one audit or rollout, so that
+-- each fact (the account, an image, the node agents) is read once;
+-- usage = false leaves out the account's pools (and so the quota checks).
 function Client:preflight(spec, opts)
   client.check_open(self)
   if type(spec) ~= "table" then
@@ -192,27 +211,41 @@ function Client:preflight(spec, opts)
   local arm, no_arm = self:arm_client(opts)
   local gallery = image.kind == "gallery_version" or image.kind == "gallery_latest"
   -- first: what needs nothing else
+  local cache = opts.cache
   local first = {
-    supported_images = function() return collect(self:list_supported_images()) end,
-    pools = function()
-      return collect(self:list_pools { select = "id,state,vmSize,targetDedicatedNodes,targetLowPriorityNodes,"
-        .. "currentDedicatedNodes,currentLowPriorityNodes" })
+    supported_images = function()
+      return memo(cache, "supported_images", function() return collect(self:list_supported_images()) end)
     end,
   }
+  if opts.usage ~= false then
+    first.pools = function()
+      return collect(self:list_pools { select = "id,state,vmSize,targetDedicatedNodes,targetLowPriorityNodes,"
+        .. "currentDedicatedNodes,currentLowPriorityNodes" })
+    end
+  end
   if arm then
     first.account = function()
       return account.find(arm, { resource_id = opts.account, name = self.account, host = self.host,
         subscription = opts.subscription })
     end
     if gallery then
-      first.image_definition = function() return arm:gallery_image(definition_id(image)) end
+      local def = definition_id(image)
+      first.image_definition = function()
+        return memo(cache, "def " .. def, function() return arm:gallery_image(def) end)
+      end
       if image.kind == "gallery_version" then
-        first.image_version = function() return arm:gallery_version(image.id) end
+        first.image_version = function()
+          return memo(cache, "ver " .. image.id, function() return arm:gallery_version(image.id) end)
+        end
       else
-        first.image_versions = function() return collect(arm:gallery_versions(definition_id(image))) end
+        first.image_versions = function()
+          return memo(cache, "vers " .. def, function() return collect(arm:gallery_versions(def)) end)
+        end
       end
     elseif image.kind == "managed_image" then
-      first.managed_image = function() return arm:managed_image(image.id) end
+      first.managed_image = function()
+        return memo(cache, "mi " .. image.id, function() return arm:managed_image(image.id) end)
+      end
     end
   else
     unread_all(facts, { "account" }, no_arm)
@@ -226,7 +259,9 @@ function Client:preflight(spec, opts)
   local sub = acct and account.subscription_of(acct.id)
   local second = {}
   if arm and sub and type(acct.location) == "string" then
-    second.skus = function() return collect(arm:vm_sizes(sub, acct.location)) end
+    second.skus = function()
+      return memo(cache, "skus", function() return collect(arm:vm_sizes(sub, acct.location)) end)
+    end
   end
   if arm and image.kind == "gallery_latest" and facts.image_versions then
     -- which version "latest" is: the rules say, from the list
@@ -234,7 +269,9 @@ function Client:preflight(spec, opts)
     local _, derived = core.preflight(facts)
     if derived.latest_version then
       local id = definition_id(image) .. "/versions/" .. derived.latest_version
-      second.image_version = function() return arm:gallery_version(id) end
+      second.image_version = function()
+        return memo(cache, "ver " .. id, function() return arm:gallery_version(id) end)
+      end
     end
   end
   if arm and sub and image.kind == "vhd" and image.uri then

@@ -131,6 +131,7 @@ function Client:wait_pool(id, opts)
   local base = opts.interval or 2
   local interval, max_interval = base, math.max(base, opts.max_interval or 30)
   local since, last_seen = opts.since, nil  -- allocationStateTransitionTime at the start; the last progress
+  local seen_once = false
   while true do
     if self.closed then
       return nil, ("pool %s: the wait ended: the azbatch.Client was closed"):format(id),
@@ -142,11 +143,12 @@ function Client:wait_pool(id, opts)
     }
     local pool, why, err = r[1][1], r[1][2], r[1][3]
     if not pool then
-      if err and err.code == "PoolNotFound" then
+      if err and err.code == "PoolNotFound" and seen_once then
         return nil, ("pool %s: was deleted while waiting for it"):format(id), err
       end
       return nil, why, err
     end
+    seen_once = true
     local counts = r[2][1] or {}
     since = since or pool.allocationStateTransitionTime or ""
     local target = (math.tointeger(pool.targetDedicatedNodes) or 0) + (math.tointeger(pool.targetLowPriorityNodes) or 0)

@@ -56,7 +56,44 @@ elseif mode == "memory" then
   local anon = status_kb("RssAnon")         -- private memory: heap, Lua, curl handles
   for i = 1, n do assert(batch:delete_pool(("mem-%03d"):format(i))) end
   print(status_kb("VmHWM"), anon, LOADED_KB)
+elseif mode == "preflight" then
+  -- one preflight of a gallery pool: every ARM and data-plane read it makes
+  local entra = assert(azbatch.credential.client_secret {
+    tenant = "00000000-0000-0000-0000-0000000000aa", client_id = "00000000-0000-0000-0000-0000000000c1",
+    client_secret = "dev-client-secret", authority = url })
+  local pc = assert(azbatch.client { endpoint = url, credential = entra, account = ACCOUNT })
+  pc.arm_cache = assert(azbatch.arm { endpoint = url, credential = entra })
+  local spec = { id = "bench-pf", vmSize = "Standard_D2s_v3", targetDedicatedNodes = 3000, resizeTimeout = "PT45M",
+    virtualMachineConfiguration = { imageReference = { virtualMachineImageId = "/subscriptions/"
+      .. "00000000-0000-0000-0000-000000000001/resourceGroups/azbatch-dev/providers/Microsoft.Compute/galleries/"
+      .. "devgallery/images/ubuntu2204" }, nodeAgentSKUId = "batch.node.ubuntu 22.04" } }
+  assert(azbatch.credential.token(entra, "https://batch.core.windows.net//.default"))   -- tokens are not the bench
+  assert(azbatch.credential.token(entra, "https://management.azure.com/.default"))
+  local wall = azbatch.now()
+  local r = assert(pc:preflight(spec))
+  print(("%.6f %d"):format(azbatch.now() - wall, #r.findings))
+elseif mode == "audit-setup" then
+  -- n pools of c nodes each, steady
+  local fns = {}
+  for i = 1, n do
+    fns[i] = function()
+      local id = ("audit-%03d"):format(i)
+      assert(batch:create_pool { id = id, vmSize = "Standard_A1_v2", targetDedicatedNodes = c,
+        virtualMachineConfiguration = { imageReference = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest",
+          nodeAgentSKUId = "batch.node.ubuntu 22.04" } })
+      assert(batch:wait_pool(id, { interval = 0.5, timeout = 600 }))
+    end
+  end
+  azbatch.parallel(fns)
+  print(n * c)
+elseif mode == "audit" then
+  -- every pool and its nodes: the fleet audit
+  local cpu, wall = os.clock(), azbatch.now()
+  local reports = assert(batch:pool_images { filter = "startswith(id,'audit-')" })
+  local nodes = 0
+  for _, r in ipairs(reports) do for _, v in ipairs(r.versions) do nodes = nodes + v.nodes end end
+  print(("%.6f %.6f %d %d %d"):format(azbatch.now() - wall, os.clock() - cpu, #reports, nodes, status_kb("VmHWM")))
 else
-  error("usage: bench.lua seq|conc|memory URL N [C]")
+  error("usage: bench.lua seq|conc|conc-entra|memory|preflight|audit-setup|audit URL N [C]")
 end
 batch:close()

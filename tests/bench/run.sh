@@ -3,7 +3,8 @@
 # (a) one CLI call end to end vs plain curl doing the same signed request;
 # (b) client CPU per signed GET over keep-alive vs a plain C libcurl loop;
 # (c) N GETs at concurrency 32 through coroutines: wall time, connections;
-# (d) peak memory of a script managing 100 pools.
+# (d) peak memory of a script managing 100 pools;
+# (e) one preflight (its ARM and data-plane reads); (f) the fleet audit.
 cd "$(dirname "$0")/../.." || exit 2
 N=${BENCH_N:-2000}
 RUNS=${BENCH_RUNS:-20}
@@ -12,9 +13,18 @@ KEY=YXpiYXRjaC1lbXVsYXRvci13ZWxsLWtub3duLWRldmVsb3BtZW50LWtleS1ub3QtYS1zZWNyZXQt
 mkdir -p build
 cc -O2 -o build/curl_loop tests/bench/curl_loop.c $(pkg-config --cflags --libs libcurl libcrypto) || exit 1
 LOG=$(mktemp)
-python3 scripts/azbatch-emulator --port 0 --time-scale 1000 >"$LOG" 2>/dev/null &
+# the dev world with room for the audit's 100 pools of 100 nodes beside the world's own pool
+WORLD=$(mktemp)
+python3 - "$WORLD" <<'PY'
+import json, sys
+w = json.load(open("scripts/emulator-world.json"))
+w["accounts"][0]["dedicatedCoreQuota"] = 20000
+w["accounts"][0]["poolQuota"] = 200
+json.dump(w, open(sys.argv[1], "w"))
+PY
+python3 scripts/azbatch-emulator --port 0 --time-scale 1000 --world "$WORLD" >"$LOG" 2>/dev/null &
 EMU=$!
-trap 'kill $EMU 2>/dev/null; rm -f "$LOG"' EXIT
+trap 'kill $EMU 2>/dev/null; rm -f "$LOG" "$WORLD"' EXIT
 until grep -q '^listening on ' "$LOG"; do sleep 0.05; done
 URL=$(sed -n 's/^listening on //p' "$LOG")
 export LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
@@ -76,8 +86,25 @@ control reset '{}'
 set -- $(lua5.4 tests/bench/bench.lua memory "$URL" 100)
 MEM=$1; ANON=$2; LOADED=$3
 
+# (e) one preflight of a 3000-node gallery pool on 'latest': wall time and requests
+stats_requests() { curl -sf "$URL/_emulator/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+R0=$(stats_requests)
+set -- $(lua5.4 tests/bench/bench.lua preflight "$URL" 1)
+PF_WALL=$1
+PF_REQ=$(( $(stats_requests) - R0 - 4 ))     # less the two token fetches and their two warm-up reads
+
+# (f) the audit of 100 pools x 100 nodes
+control reset '{}'
+lua5.4 tests/bench/bench.lua audit-setup "$URL" 100 100 >/dev/null || exit 1
+R0=$(stats_requests)
+set -- $(lua5.4 tests/bench/bench.lua audit "$URL" 100)
+AU_WALL=$1; AU_CPU=$2; AU_POOLS=$3; AU_NODES=$4; AU_MEM=$5
+AU_REQ=$(( $(stats_requests) - R0 ))
+
 awk -v ca="$CURL_A" -v la="$CLI_A" -v cc="$C_CPU" -v lc="$L_CPU" -v n="$N" -v lw="$L_WALL" -v lconn="$L_CONN" \
-    -v pw="$P_WALL" -v pconn="$P_CONN" -v ew="$E_WALL" -v econn="$E_CONN" -v mem="$MEM" -v cn="$CN" -v sw="$S_WALL" -v anon="$ANON" -v loaded="$LOADED" 'BEGIN {
+    -v pw="$P_WALL" -v pconn="$P_CONN" -v ew="$E_WALL" -v econn="$E_CONN" -v mem="$MEM" \
+    -v pfw="$PF_WALL" -v pfr="$PF_REQ" -v auw="$AU_WALL" -v auc="$AU_CPU" -v aup="$AU_POOLS" -v aun="$AU_NODES" \
+    -v aum="$AU_MEM" -v aur="$AU_REQ" -v cn="$CN" -v sw="$S_WALL" -v anon="$ANON" -v loaded="$LOADED" 'BEGIN {
   printf "%-46s %12s %12s %8s %s\n", "measure", "azbatch", "baseline", "ratio", "target"
   printf "%-46s %10.1fms %10.1fms %7.2fx %s\n", "(a) one CLI pool show vs curl (median wall)", la*1000, ca*1000, la/ca, "<= 1.5x"
   printf "%-46s %10.1fus %10.1fus %7.2fx %s\n", "(b) client CPU per signed GET vs libcurl loop", lc/n*1e6, cc/n*1e6, lc/cc, "<= 1.3x"
@@ -87,4 +114,7 @@ awk -v ca="$CURL_A" -v la="$CLI_A" -v cc="$C_CPU" -v lc="$L_CPU" -v n="$N" -v lw
   printf "%-46s %10.1fMB %12s %8s %s\n", "(d) peak RSS, script managing 100 pools", mem/1024, "", "", "< 10 MB"
   printf "%-46s %10.1fMB %12s %8s %s\n", "    of which private (RssAnon at the end)", anon/1024, "", "", ""
   printf "%-46s %10.1fMB %12s %8s %s\n", "    lua5.4 + azbatch loaded, before any work", loaded/1024, "", "", ""
+  printf "%-46s %10.0fms %12s %8s %s\n", "(e) preflight of one 3000-node gallery pool", pfw*1000, pfr " reqs", "", "a handful of reads"
+  printf "%-46s %10.2fs %12s %8s %s\n", "(f) audit of " aup " pools x " aun/aup " nodes (wall)", auw, aur " reqs", "", "seconds, not minutes"
+  printf "%-46s %10.2fs %12s %8s %s\n", "    its client CPU, and peak RSS " sprintf("%.1fMB", aum/1024), auc, "", "", ""
 }'

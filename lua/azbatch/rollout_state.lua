@@ -1,0 +1,166 @@
+--- A rollout's state on the service: three metadata items on every pool it
+-- touches, so that the process running it can die at any point and another
+-- can carry it on (or back) from the pools alone.
+--
+--   azbatch.rollout.plan  the rollout: id, strategy, image, node agent, the
+--                         old pools, their targets and new ids, the options
+--                         (the same value on every pool of the rollout)
+--   azbatch.rollout.pool  this pool's part: "old" with its targets, autoscale
+--                         settings and virtualMachineConfiguration before the
+--                         rollout, or "new"/"canary" with the pool it replaces
+--   azbatch.rollout.step  progress: {id, st = running|rolling_back|failed|done,
+--                         n = steps done, b = undo steps done, o = the runner
+--                         that owns it, t = when written, log = {{n, start,
+--                         end, outcome}...}} (undo steps have negative n)
+--
+-- Any other item is the user's and is kept (an item named "azbatch.rollout"
+-- too: the dev world's pools carry one). Values are compact JSON. Writes read the pool and patch its metadata
+-- with If-Match, so two runners cannot interleave: a runner whose write
+-- meets another owner stops.
+local core = require "azbatch.core"
+local json = require "azbatch.json"
+local client = require "azbatch.client"
+
+local M = {}
+
+M.KEY = "azbatch.rollout.plan"
+M.POOL_KEY = "azbatch.rollout.pool"
+M.STEP_KEY = "azbatch.rollout.step"
+M.VERSION = 1
+-- azbatch's own cap per value (the service documents none; stay small)
+M.MAX_VALUE = 4096
+
+local OURS = { [M.KEY] = true, [M.POOL_KEY] = true, [M.STEP_KEY] = true }
+M.OURS = OURS
+
+-- States a rollout's progress can be in.
+M.ACTIVE = { running = true, rolling_back = true, failed = true }
+
+--- JSON text of a value, or fail when it is over the cap.
+function M.encode(v, what)
+  local text, why, err = json.encode(v)
+  if not text then return nil, why, err end
+  if #text > M.MAX_VALUE then
+    return nil, ("rollout: the %s record is %d bytes, over the %d a metadata value may hold here (keep spec "
+      .. "overrides small)"):format(what, #text, M.MAX_VALUE), { kind = "validation", field = "rollout." .. what }
+  end
+  return text
+end
+
+--- A pool's metadata array as name -> value.
+function M.items(pool)
+  local out = {}
+  for _, kv in ipairs(type(pool) == "table" and type(pool.metadata) == "table" and pool.metadata or {}) do
+    if type(kv) == "table" and type(kv.name) == "string" then out[kv.name] = kv.value end
+  end
+  return out
+end
+
+local function decode(text)
+  if type(text) ~= "string" then return nil end
+  local v = json.decode(text)
+  return type(v) == "table" and v or nil
+end
+
+--- The three records of a pool (each nil when absent or unreadable).
+function M.read(pool)
+  local items = M.items(pool)
+  return decode(items[M.KEY]), decode(items[M.POOL_KEY]), decode(items[M.STEP_KEY])
+end
+
+--- The pool's metadata with ours set from 'records' (name -> text; false
+-- removes; absent keeps what is there), the user's own items first, in
+-- their order.
+function M.merge(pool, records)
+  local out, kept = {}, {}
+  for _, kv in ipairs(type(pool) == "table" and type(pool.metadata) == "table" and pool.metadata or {}) do
+    if type(kv) == "table" then
+      if not OURS[kv.name] then
+        out[#out + 1] = { name = kv.name, value = kv.value }
+      elseif records[kv.name] == nil then
+        kept[kv.name] = kv.value                -- ours, not rewritten now
+      end
+    end
+  end
+  for _, name in ipairs { M.KEY, M.POOL_KEY, M.STEP_KEY } do
+    local v = records[name]
+    if v == nil then v = kept[name] end
+    if v then out[#out + 1] = { name = name, value = v } end
+  end
+  return json.array(out)
+end
+
+--- A fresh runner token (who owns a rollout's progress).
+function M.token()
+  return core.uuid():gsub("-", ""):sub(1, 12)
+end
+
+local SELECT = "id,state,metadata"
+
+--- Write our records on a pool: read it, check that the progress there
+-- (if any) is this runner's, patch with If-Match. 'records' maps names to
+-- texts (false removes). opts: id (the rollout's), take (a resuming runner
+-- takes the rollout over), deleting_ok. Returns true, or fail: code
+-- "RolloutBusy" when another runner owns it, "RolloutInProgress" when
+-- another rollout is active on the pool, "PoolNotFound" when it is gone.
+function M.write(c, pool_id, records, owner, opts)
+  opts = opts or {}
+  local last_why, last_err
+  for _ = 1, 5 do
+    local pool, resp, err = c:get_pool(pool_id, { select = SELECT })
+    if not pool then return nil, resp, err end
+    if pool.state == "deleting" and not opts.deleting_ok then
+      return nil, ("pool %s: is being deleted"):format(pool_id), { kind = "api", code = "PoolBeingDeleted" }
+    end
+    local _, _, step = M.read(pool)
+    if step and opts.id and step.id ~= opts.id and M.ACTIVE[step.st] then
+      return nil, ("pool %s: is in rollout %s (%s); resume or abort it first"):format(pool_id, tostring(step.id),
+        tostring(step.st)), { kind = "api", code = "RolloutInProgress", rollout = step.id }
+    end
+    if owner and step and step.id == opts.id and step.o and step.o ~= owner and not opts.take then
+      return nil, ("pool %s: rollout %s is run by another runner (%s) now; this one stops"):format(pool_id,
+        tostring(step.id), tostring(step.o)), { kind = "api", code = "RolloutBusy", owner = step.o }
+    end
+    local ok, why
+    ok, why, err = c:patch_pool(pool_id, { metadata = M.merge(pool, records) }, { if_match = resp.etag })
+    if ok then return true end
+    last_why, last_err = why, err
+    if not (err and err.code == "ConditionNotMet") then return nil, why, err end
+    -- the pool changed between the read and the write: read again
+  end
+  return nil, last_why, last_err
+end
+
+--- Every pool of the account that carries a rollout record, grouped by
+-- rollout id: {id -> {record=, pools = {pool_id -> {role=, step=, pool=}}}}.
+function M.scan(c)
+  local pools, why, err = client.collect(c:list_pools { select = SELECT })
+  if not pools then return nil, why, err end
+  local out = {}
+  for _, p in ipairs(pools) do
+    local rec, part, step = M.read(p)
+    local id = (rec and rec.id) or (step and step.id)
+    if type(id) == "string" then
+      local r = out[id] or { id = id, pools = {} }
+      out[id] = r
+      if rec and not r.record then r.record = rec end
+      r.pools[p.id] = { part = part, step = step, state = p.state }
+      -- the furthest progress any live pool holds is the rollout's
+      if step and type(step.n) == "number" and (not r.step or M.later(step, r.step)) then r.step = step end
+    end
+  end
+  return out
+end
+
+-- Order of progress records: rolling back comes after running; then by
+-- steps done (more is later), then by time.
+local RANK = { running = 1, failed = 1, rolling_back = 2, done = 3, rolled_back = 3 }
+function M.later(a, b)
+  local ra, rb = RANK[a.st] or 0, RANK[b.st] or 0
+  if ra ~= rb then return ra > rb end
+  local na, nb = (a.st == "rolling_back" and a.b or a.n) or 0, (b.st == "rolling_back" and b.b or b.n) or 0
+  if na ~= nb then return na > nb end
+  return (a.t or 0) > (b.t or 0)
+end
+
+return M
