@@ -141,7 +141,7 @@ describe("azbatch CLI pool and node verbs", function()
     it("says a missing pool is missing (exit 1)", function()
       local status, _, err = cli("pool", "wait", "--pool-id", "no-such-pool")
       assert.equal(1, status)
-      assert.matches("^error: pool no%-such%-pool: ", err)
+      assert.matches("^error: PoolNotFound: [^\n]*%(request%-id [%x-]+%)\n$", err)
     end)
 
     it("refuses waiting flags without --wait, and --deleted with node options, before sending", function()
