@@ -9,8 +9,6 @@ local azbatch = require "azbatch"
 local core = require "azbatch.core"
 local args = require "azbatch.args"
 local output = require "azbatch.cli_output"
-local query = require "azbatch.cli_query"
-local progress = require "azbatch.cli_progress"
 local getenv = azbatch.credential.getenv
 
 local M = {}
@@ -213,7 +211,9 @@ end
 function Ctx:progress()
   local sink = self.err
   if self.o.onlyShowErrors then sink = { write = function() end } end
-  return progress.new(sink, { terminal = M.is_terminal(self.out) and M.is_terminal(self.err) })
+  -- loaded here: only the waiting verbs need it
+  return require("azbatch.cli_progress").new(sink,
+    { terminal = M.is_terminal(self.out) and M.is_terminal(self.err) })
 end
 
 --- The Batch client from the flags and the environment (one per run).
@@ -281,8 +281,10 @@ function Ctx:emit(value, view)
     if result == nil and why then return self:fail("--query: " .. why) end
     value, generic = result, true
   end
-  local ok, why = output.write(self.out, value, self.o.output or self.default_output, view,
-    { generic = generic, terminal = M.is_terminal(self.out) and getenv(self.env, "NO_COLOR") == nil })
+  local fmt = self.o.output or self.default_output
+  -- only jsonc asks whether stdout is a terminal: the answer costs a process
+  local terminal = fmt == "jsonc" and getenv(self.env, "NO_COLOR") == nil and M.is_terminal(self.out)
+  local ok, why = output.write(self.out, value, fmt, view, { generic = generic, terminal = terminal })
   if not ok then return self:fail(why) end
   return EXIT_OK
 end
@@ -486,7 +488,7 @@ function M.main(argv, out, err, env)
     return ctx:usage_error(("unexpected argument '%s'"):format(positional[1]))
   end
   if o.query then
-    local q, qwhy = query.compile(o.query)
+    local q, qwhy = require("azbatch.cli_query").compile(o.query)     -- loaded only for a query
     if not q then return ctx:usage_error("--query: " .. qwhy) end
     ctx.query = q
   end
