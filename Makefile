@@ -33,7 +33,7 @@ EMBED   = $(BUILD)/embed_test
 DEB_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
            lua-busted lua-check luarocks python3 pkg-config gcc make curl
 
-.PHONY: all deps test check lint unit asan fuzz bench demo install clean interop
+.PHONY: all deps test check lint unit asan valgrind fuzz bench demo install clean interop
 
 all: $(MODULE)
 
@@ -76,6 +76,11 @@ check: test
 
 asan: deps
 	@sh tests/asan.sh
+
+# The whole suite under valgrind memcheck (slow: about ten minutes).
+valgrind:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) valgrind"
+	@sh tests/valgrind.sh
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

@@ -7,6 +7,7 @@
 # - tests/c/asan_exit.c is preloaded to run the leak check at exit() and
 #   skip exit handlers that deadlock under the ASan preload.
 cd "$(dirname "$0")/.." || exit 2
+. tests/env.sh
 FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 make --no-print-directory BUILD=build-asan CFLAGS="$FLAGS" LDFLAGS="$FLAGS -Wl,-z,nodelete" \
   all build-asan/embed_test >/dev/null || { echo "not ok 1 - asan build"; exit 1; }
