@@ -34,7 +34,8 @@ describe("azbatch __complete", function()
     assert.same({ "disable", "enable", "evaluate" }, cli.complete { "pool", "autoscale", "" })
     assert.same({ "delete", "list", "show" }, cli.complete { "node", "" })
     assert.same({ "abort", "forget", "resume", "start", "status" }, cli.complete { "rollout", "" })
-    assert.same({ "canary", "blue-green", "rolling", "in-place" }, cli.complete { "rollout", "start", "--strategy", "" })
+    assert.same({ "canary", "blue-green", "rolling", "in-place" },
+      cli.complete { "rollout", "start", "--strategy", "" })
   end)
 
   it("completes a verb's flags, its account flags and the global ones, from the same tables as --help", function()
