@@ -1,5 +1,5 @@
--- The CLI on a real terminal: tmux gives it one (a private server, a
--- detached session), and pipe-pane records the bytes it draws. The live
+-- The CLI on a real terminal: tmux gives it one (a private server on its
+-- own socket, a detached session), and pipe-pane records the bytes it draws. The live
 -- progress bar is redrawn in place on one line, and jsonc is coloured.
 local helper = test_helper
 
@@ -8,21 +8,25 @@ local HAVE_TMUX = os.execute("command -v tmux >/dev/null 2>&1") == true
 describe("azbatch CLI on a terminal (tmux)", function()
   local emu, server, raw
   local function tmux(args)
-    return helper.run("tmux -L " .. server .. " " .. args)
+    return helper.run("tmux -S " .. helper.shq(server) .. " " .. args)
   end
 
   setup(function()
     if not HAVE_TMUX then return end
     -- slow enough that a 3-node allocation takes a few polls
     emu = helper.emulator("--time-scale 5")
-    server = ("azbatch-test-%d-%d"):format(os.time(), math.random(1e6))
+    server = os.tmpname()              -- the private server's socket, removed at the end
+    os.remove(server)
     raw = os.tmpname()
     assert.equal(0, (tmux("new-session -d -x 220 -y 50 -s t 'env -i PATH=/usr/bin:/bin HOME=/tmp bash --norc "
       .. "--noprofile'")))
     assert.equal(0, (tmux("pipe-pane -t t " .. helper.shq("cat >> " .. raw))))
   end)
   teardown(function()
-    if server then tmux("kill-server") end
+    if server then
+      tmux("kill-server")
+      os.remove(server)
+    end
     if emu then emu.stop() end
     if raw then os.remove(raw) end
   end)
