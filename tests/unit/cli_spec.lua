@@ -2,12 +2,27 @@
 local azbatch = require "azbatch"
 local helper = test_helper
 
+-- Under tests/asan.sh a CLI child loads core.so with the sanitizers preloaded,
+-- and LeakSanitizer's scan of dynamic TLS crashes on this glibc ("Tracer caught
+-- signal 11"): the child checks leaks without TLS roots.
+local function sanitizer_env()
+  local lsan = os.getenv("LSAN_OPTIONS")
+  return lsan and ("LSAN_OPTIONS=" .. helper.shq(lsan .. ":use_tls=0") .. " ") or ""
+end
+
+-- The CLI as a user runs it: scripts/azbatch ARGS...
+local function run_cli(...)
+  local parts = { "env " .. sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch") }
+  for _, a in ipairs { ... } do parts[#parts + 1] = helper.shq(a) end
+  return helper.run(table.concat(parts, " "))
+end
+
 local GALLERY = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/imaging"
   .. "/providers/Microsoft.Compute/galleries/myGallery/images/myImage/versions/1.0.0"
 
 describe("azbatch CLI (offline)", function()
   it("prints the seed az example's exact body on --dry-run", function()
-    local status, out, err = helper.cli("pool", "create", "--id", "mypool", "--vm-size", "Standard_A1_v2",
+    local status, out, err = run_cli("pool", "create", "--id", "mypool", "--vm-size", "Standard_A1_v2",
       "--target-dedicated-nodes", "2", "--image", GALLERY, "--node-agent-sku-id", "batch.node.ubuntu 16.04",
       "--dry-run")
     assert.equal(0, status, err)
@@ -21,7 +36,7 @@ describe("azbatch CLI (offline)", function()
 
   it("takes a REST body from --json-file, with flags overriding it", function()
     local path = helper.tempfile(helper.fixture("pool_create_vmconfig.json"))
-    local status, out, err = helper.cli("pool", "create", "--json-file", path, "--target-dedicated-nodes", "7",
+    local status, out, err = run_cli("pool", "create", "--json-file", path, "--target-dedicated-nodes", "7",
       "--dry-run")
     os.remove(path)
     assert.equal(0, status, err)
@@ -30,16 +45,18 @@ describe("azbatch CLI (offline)", function()
     assert.equal("pool2", body.id)
   end)
 
-  it("explains an ARM-shaped --json-file", function()
+  it("converts an ARM-shaped --json-file, says so, then validates what it made", function()
     local path = helper.tempfile('{"properties": {"vmSize": "STANDARD_D4"}}')
-    local status, _, err = helper.cli("pool", "create", "--json-file", path, "--dry-run")
+    local status, out, err = run_cli("pool", "create", "--json-file", path, "--dry-run")
     os.remove(path)
     assert.equal(1, status)
-    assert.matches("ARM %(management%-plane%) pool resource", err)
+    assert.equal("", out)
+    assert.matches("^note: %-%-json%-file [^\n]*: converted from the ARM pool resource [^\n]* to the Batch "
+      .. "data%-plane body\nerror: pool%.id: required field missing", err)
   end)
 
   it("exits 1 with the field path on a validation error, sending nothing", function()
-    local status, out, err = helper.cli("pool", "create", "--id", "mypool", "--vm-size", "Standard_A1_v2",
+    local status, out, err = run_cli("pool", "create", "--id", "mypool", "--vm-size", "Standard_A1_v2",
       "--target-dedicated-nodes", "2", "--image", GALLERY, "--dry-run")
     assert.equal(1, status)
     assert.equal("", out)
@@ -47,7 +64,7 @@ describe("azbatch CLI (offline)", function()
   end)
 
   it("warns when the resize timeout is short for the pool size", function()
-    local status, _, err = helper.cli("pool", "create", "--id", "big", "--vm-size", "Standard_D4s_v5",
+    local status, _, err = run_cli("pool", "create", "--id", "big", "--vm-size", "Standard_D4s_v5",
       "--target-dedicated-nodes", "2000", "--image", GALLERY, "--node-agent-sku-id", "batch.node.ubuntu 22.04",
       "--dry-run")
     assert.equal(0, status)
@@ -62,10 +79,15 @@ describe("azbatch CLI (offline)", function()
     { { "plan", "--nodes" }, "expects a value" },
     { { "pool", "show", "--account-endpoint", "http://127.0.0.1:9" }, "%-%-pool%-id is required" },
     { {}, "usage: azbatch <command>" },
+    { { "--frobnicate" }, "^error: unknown option '%-%-frobnicate' %(try 'azbatch %-%-help'%)" },
+    { { "pool", "autoscale", "frob" }, "^error: unknown command 'pool autoscale frob'" },
+    { { "pool" }, "^usage: azbatch pool <command>\n\ncommands:\n  pool autoscale disable " },
+    { { "pool", "autoscale" }, "^usage: azbatch pool autoscale <command>\n\ncommands:\n  pool autoscale disable%s+"
+      .. "Turn off autoscale[^\n]*\n  pool autoscale enable[^\n]*\n  pool autoscale evaluate[^\n]*\n$" },
   }
   for _, row in ipairs(usage_rows) do
     it("exits 2 on bad usage: " .. table.concat(row[1], " "), function()
-      local status, _, err = helper.cli(table.unpack(row[1]))
+      local status, _, err = run_cli(table.unpack(row[1]))
       assert.equal(2, status)
       assert.matches(row[2], err)
     end)
@@ -76,7 +98,7 @@ describe("azbatch CLI (offline)", function()
     it("answers --help for " .. table.concat(verb, " "), function()
       local args = { table.unpack(verb) }
       args[#args + 1] = "--help"
-      local status, out = helper.cli(table.unpack(args))
+      local status, out = run_cli(table.unpack(args))
       assert.equal(0, status)
       assert.matches("usage: azbatch " .. table.concat(verb, " "):gsub("%p", "%%%0"), out)
     end)
@@ -87,7 +109,7 @@ describe("azbatch CLI (offline)", function()
   }
   for _, row in ipairs(plan_rows) do
     it(("plans %d VMs: %d replicas, %s"):format(row[1], row[2], row[3]), function()
-      local status, out = helper.cli("plan", "--nodes", tostring(row[1]), "--output", "json")
+      local status, out = run_cli("plan", "--nodes", tostring(row[1]), "--output", "json")
       assert.equal(0, status)
       local p = assert(azbatch.json.decode(out))
       assert.equal(row[2], p.replicas)
@@ -96,7 +118,7 @@ describe("azbatch CLI (offline)", function()
   end
 
   it("prints a readable plan table with warnings", function()
-    local status, out = helper.cli("plan", "--nodes", "3000", "--resize-timeout", "PT15M")
+    local status, out = run_cli("plan", "--nodes", "3000", "--resize-timeout", "PT15M")
     assert.equal(0, status)
     assert.matches("gallery replicas%s+5", out)
     assert.matches("resize timeout%s+PT45M", out)
@@ -104,14 +126,14 @@ describe("azbatch CLI (offline)", function()
   end)
 
   it("exits 1 on a bad plan value, passed as --nodes=-5", function()
-    local status, _, err = helper.cli("plan", "--nodes=-5")
+    local status, _, err = run_cli("plan", "--nodes=-5")
     assert.equal(1, status)
     assert.matches("plan%.nodes", err)
   end)
 
   it("exits 2 when no endpoint is known", function()
-    local status, _, err = helper.run("env -u AZURE_BATCH_ENDPOINT " .. helper.shq(helper.ROOT .. "/scripts/azbatch")
-      .. " pool show --pool-id p")
+    local status, _, err = helper.run("env -u AZURE_BATCH_ENDPOINT " .. sanitizer_env()
+      .. helper.shq(helper.ROOT .. "/scripts/azbatch") .. " pool show --pool-id p")
     assert.equal(2, status)
     assert.matches("no Batch account endpoint", err)
   end)
@@ -218,12 +240,13 @@ describe("azbatch CLI flag values", function()
 
   it("names the choices and what was given", function()
     local status, _, err = run { "pool", "list", "--output", "yaml" }
-    assert_usage(status, err, "^%-%-output must be one of: json, table %(got \"yaml\"%)$")
+    assert_usage(status, err, "^%-%-output must be one of: json, jsonc, table, tsv, none %(got \"yaml\"%)$")
   end)
 
   it("calls a one-dash argument an unrecognized flag, not a stray value", function()
-    local status, _, err = run { "pool", "list", "-o", "table" }
-    assert_usage(status, err, "^unrecognized argument %-o ")
+    local status, _, err = run { "pool", "list", "-x", "table" }
+    assert_usage(status, err, "^unrecognized argument %-x %(azbatch flags are long, e%.g%. %-%-output; the short ones "
+      .. "are %-o%)$")
     status, _, err = run { "pool", "list", "stray" }
     assert_usage(status, err, "^unexpected argument 'stray'$")
   end)
@@ -239,13 +262,15 @@ describe("azbatch CLI flag values", function()
   end)
 
   it("explains the --flag=VALUE form in every verb's help", function()
-    for name in pairs(cli.commands) do
+    for name, cmd in pairs(cli.commands) do
+      if cmd.hidden then goto continue end
       local argv = {}
       for w in name:gmatch("%S+") do argv[#argv + 1] = w end
       argv[#argv + 1] = "--help"
       local status, out = run(argv)
       assert.equal(0, status)
       assert.matches("A value that starts with '%-' must be attached: %-%-filter=%-x", out)
+      ::continue::
     end
   end)
 
@@ -482,4 +507,79 @@ describe("azbatch CLI process", function()
     assert.equal("0", limit)
     assert.is_true(require("azbatch.core").disable_core_dumps())
   end)
+end)
+
+describe("azbatch CLI error paths before the network", function()
+  local ENTRA = { AZURE_BATCH_ENDPOINT = "http://127.0.0.1:9", AZURE_TENANT_ID = "00000000-0000-0000-0000-0000000000aa",
+    AZURE_CLIENT_ID = "00000000-0000-0000-0000-0000000000c1", AZURE_CLIENT_SECRET = "s3cret-value" }
+
+  it("reports an endpoint the client refuses (exit 1)", function()
+    local status, out, err = run { "pool", "show", "--pool-id", "p", "--account-endpoint", "ftp://h",
+      "--account-name", "a", "--account-key", KEY }
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^error: client%.endpoint: [^\n]*\n$", err)
+  end)
+
+  it("reports an ARM endpoint the ARM client refuses, before any request (exit 1)", function()
+    local env = {}
+    for k, v in pairs(ENTRA) do env[k] = v end
+    env.AZURE_RESOURCE_MANAGER_ENDPOINT = "https://management.example/with/path"
+    local status, out, err = run({ "image", "replicate", "--image", "/x", "--nodes", "1" }, env)
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^error: arm%.endpoint: ", err)
+    assert.falsy(err:find("s3cret", 1, true))
+  end)
+
+  it("turns a bug into one error line, with the trace only under --debug", function()
+    local plan = cli.commands.plan
+    local real = plan.run
+    plan.run = function() error("boom at the seams") end
+    local ok, status, out, err = pcall(run, { "plan", "--nodes", "3" })
+    local _, _, _, derr = pcall(run, { "plan", "--nodes", "3", "--debug" })
+    plan.run = real
+    assert.is_true(ok)
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^error: internal error: [^\n]*boom at the seams\n$", err)
+    assert.matches("stack traceback:", derr)
+    assert.matches("\nerror: internal error: [^\n]*boom at the seams\n$", derr)
+  end)
+
+  it("refuses pool images with both --pool-id and --filter", function()
+    local status, _, err = run({ "pool", "images", "--pool-id", "p", "--filter", "x" }, ENTRA)
+    assert.equal(2, status)
+    assert.matches("^error: give %-%-pool%-id or %-%-filter, not both\n", err)
+  end)
+
+  it("refuses a malformed --json-file for pool set, reset and node delete (exit 1, naming the file)", function()
+    for _, argv in ipairs { { "pool", "set", "--pool-id", "p" }, { "pool", "reset", "--pool-id", "p" },
+      { "node", "delete", "--pool-id", "p" } } do
+      argv[#argv + 1] = "--json-file"
+      argv[#argv + 1] = "/nonexistent/body.json"
+      local status, out, err = run(argv)
+      assert.equal(1, status)
+      assert.equal("", out)
+      assert.matches("^error: %-%-json%-file /nonexistent/body%.json: cannot open it", err)
+    end
+  end)
+
+  local invalid = {
+    { { "pool", "reset", "--pool-id", "p", "--start-task-max-task-retry-count=-5" }, "^error: pool%.startTask" },
+    { { "pool", "autoscale", "enable", "--pool-id", "p", "--auto-scale-formula", "$TargetDedicatedNodes=1;",
+      "--auto-scale-evaluation-interval", "PT1M" }, "^error: [%w.]*autoScaleEvaluationInterval" },
+    { { "node", "delete", "--pool-id", "p", "--node-list", "n1", "--resize-timeout", "soon" },
+      "^error: [%w.]*resizeTimeout" },
+    { { "pool", "resize", "--pool-id", "p", "--target-dedicated-nodes", "1", "--resize-timeout", "soon" },
+      "^error: resize%.resizeTimeout" },
+  }
+  for _, row in ipairs(invalid) do
+    it("validates before connecting: " .. table.concat(row[1], " "), function()
+      local status, out, err = run(row[1])       -- no endpoint at all: validation must come first
+      assert.equal(1, status, err)
+      assert.equal("", out)
+      assert.matches(row[2], err)
+    end)
+  end
 end)
