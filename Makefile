@@ -14,6 +14,7 @@ INST_LIBDIR  ?= $(INST_PREFIX)/lib/lua/$(LUA_VERSION)
 INST_LUADIR  ?= $(INST_PREFIX)/share/lua/$(LUA_VERSION)
 INST_BINDIR  ?= $(INST_PREFIX)/bin
 DESTDIR      ?=
+COMPLETIONDIR ?= $(INST_PREFIX)/share/bash-completion/completions
 BUILD        ?= build
 
 WARN     = -std=c99 -Wall -Wextra -Wshadow -Wmissing-prototypes \
@@ -113,6 +114,8 @@ install: all
 	install -m 0644 lua/azbatch/*.lua $(DESTDIR)$(INST_LUADIR)/azbatch/
 	sed "1s|.*|#!$$(command -v $(LUA))|" scripts/azbatch >$(BUILD)/azbatch.cli
 	install -m 0755 $(BUILD)/azbatch.cli $(DESTDIR)$(INST_BINDIR)/azbatch
+	install -d $(DESTDIR)$(COMPLETIONDIR)
+	install -m 0644 scripts/azbatch-completion.bash $(DESTDIR)$(COMPLETIONDIR)/azbatch
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -4,6 +4,7 @@
 ** keep the process's memory (keys, tokens) out of core dumps.
 */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -115,7 +116,18 @@ static int proc_no_core(lua_State *L) {
   return 1;
 }
 
+/* core.isatty(fd) -> boolean: is the descriptor a terminal? (progress
+** bars and colour are for people; pipes and files get plain lines) */
+static int proc_isatty(lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, 1, "a file descriptor expected");
+  lua_pushboolean(L, isatty((int)fd) == 1);
+  return 1;
+}
+
 void azb_proc_open(lua_State *L) {
   lua_pushcfunction(L, proc_no_core);
   lua_setfield(L, -2, "disable_core_dumps");
+  lua_pushcfunction(L, proc_isatty);
+  lua_setfield(L, -2, "isatty");
 }

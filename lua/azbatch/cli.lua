@@ -200,11 +200,11 @@ function Ctx:warnings(list)
   end
 end
 
---- Is w a terminal? (no Lua function says so: the shell's test does)
+--- Is w a terminal?
 function M.is_terminal(w)
   if type(w) == "table" then return w.terminal == true end
   local fd = (w == io.stdout and 1) or (w == io.stderr and 2)
-  return fd ~= nil and os.execute("test -t " .. fd) == true
+  return fd ~= nil and require("azbatch.core").isatty(fd)
 end
 
 --- A progress display on stderr: a bar when stdout and stderr are terminals.

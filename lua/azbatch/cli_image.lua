@@ -202,6 +202,9 @@ end
 local TIMEOUT = { name = "timeout", key = "timeout", kind = "number", metavar = "SECONDS",
   help = "how long to wait for the operation (default 3600)" }
 
+local INTERVAL = { name = "interval", key = "interval", kind = "number", metavar = "SECONDS",
+  help = "seconds between looks at the long-running operation (default 5)" }
+
 local FROM_VHD = { { name = "blob", key = "blob", kind = "string", metavar = "URL",
     help = "https://{storage}.blob.core.windows.net/.../image.vhd (required)" },
   { name = "name", key = "name", kind = "string", metavar = "NAME", help = "the managed image's name (required)" },
@@ -210,7 +213,7 @@ local FROM_VHD = { { name = "blob", key = "blob", kind = "string", metavar = "UR
     help = "default: the Batch account's resource group" },
   { name = "hyperv-generation", key = "hypervGeneration", kind = "string", choices = { "V1", "V2" },
     help = "default V1" },
-  TIMEOUT }
+  INTERVAL, TIMEOUT }
 
 local PUBLISH = { { name = "source", key = "source", kind = "string", metavar = "ID",
     help = "the managed image (or gallery version) id to publish (required)" },
@@ -233,7 +236,7 @@ local PUBLISH = { { name = "source", key = "source", kind = "string", metavar = 
     help = "the marketplace image it was built from (recorded in its tags)" },
   { name = "exclude-from-latest", key = "excludeFromLatest", kind = "flag", help = "'latest' never resolves to it" },
   { name = "end-of-life", key = "endOfLife", kind = "string", metavar = "DATE", help = "ISO 8601 end-of-life date" },
-  TIMEOUT }
+  INTERVAL, TIMEOUT }
 
 local REPLICATE = { { name = "image", key = "image", kind = "string", metavar = "VERSION_ID",
     help = "the gallery image version id (required)" },
@@ -241,9 +244,7 @@ local REPLICATE = { { name = "image", key = "image", kind = "string", metavar = 
     help = "the pool size to serve: ceil(N/600) replicas (required)" },
   { name = "region", key = "region", kind = "string", metavar = "REGION", help = "default: the Batch account's" },
   { name = "replicas", key = "replicas", kind = "integer", metavar = "N", help = "at least this many" },
-  { name = "interval", key = "interval", kind = "number", metavar = "SECONDS",
-    help = "seconds between looks at the replication (default 5)" },
-  TIMEOUT }
+  INTERVAL, TIMEOUT }
 
 local function run_arm(ctx, label, call)
   local c, status = ctx:connect()
@@ -341,8 +342,8 @@ M.commands = {
       if not need(ctx, o, { FROM_VHD[1], FROM_VHD[2] }) then return 2 end
       return run_arm(ctx, o.name, function(c, opts)
         return c:image_from_vhd { blob = o.blob, name = o.name, os_type = o.osType, resource_group = o.resourceGroup,
-          hyperv_generation = o.hypervGeneration, timeout = o.timeout, arm = opts.arm, account = opts.account,
-          subscription = opts.subscription, on_progress = opts.on_progress }
+          hyperv_generation = o.hypervGeneration, timeout = o.timeout, interval = o.interval, arm = opts.arm,
+          account = opts.account, subscription = opts.subscription, on_progress = opts.on_progress }
       end)
     end,
   },
@@ -360,7 +361,8 @@ M.commands = {
           version = o.version, nodes = o.nodes, replicas = o.replicas, regions = o.regions,
           resource_group = o.resourceGroup, publisher = o.publisher, offer = o.offer, sku = o.sku,
           node_agent = o.nodeAgent, marketplace = o.marketplace, exclude_from_latest = o.excludeFromLatest,
-          end_of_life = o.endOfLife, timeout = o.timeout, arm = opts.arm, account = opts.account,
+          end_of_life = o.endOfLife, timeout = o.timeout, interval = o.interval, arm = opts.arm,
+          account = opts.account,
           subscription = opts.subscription, on_progress = opts.on_progress }
       end)
     end,

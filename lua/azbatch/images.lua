@@ -48,7 +48,7 @@ end
 local NAME = "^[%w][%w._-]*$"
 
 local FROM_VHD_OPTS = set { "blob", "name", "os_type", "resource_group", "hyperv_generation", "arm", "account",
-  "subscription", "timeout", "on_progress" }
+  "subscription", "timeout", "interval", "on_progress" }
 
 --- client:image_from_vhd{blob=, name=, os_type=, resource_group=, hyperv_generation=, on_progress=}
 --    -> managed image resource | fail
@@ -104,7 +104,7 @@ function Client:image_from_vhd(opts)
       storageProfile = { osDisk = { osType = os_type == "linux" and "Linux" or "Windows", osState = "Generalized",
         blobUri = opts.blob, caching = "ReadWrite" } },
     },
-  }, { timeout = opts.timeout, on_progress = opts.on_progress })
+  }, { timeout = opts.timeout, interval = opts.interval, on_progress = opts.on_progress })
 end
 
 -- ceil(nodes / 600), never below asked or 1.
@@ -115,7 +115,7 @@ end
 
 local PUBLISH_OPTS = set { "source", "gallery", "definition", "version", "nodes", "replicas", "regions",
   "resource_group", "publisher", "offer", "sku", "node_agent", "marketplace", "exclude_from_latest",
-  "end_of_life", "arm", "account", "subscription", "timeout", "on_progress" }
+  "end_of_life", "arm", "account", "subscription", "timeout", "interval", "on_progress" }
 
 --- client:publish_image{source=, gallery=, definition=, version=, nodes=, replicas=, regions=, ...}
 --    -> gallery image version resource | fail
@@ -193,7 +193,7 @@ function Client:publish_image(opts)
         endOfLifeDate = opts.end_of_life },
       storageProfile = { source = { id = opts.source } },
     },
-  }, { timeout = opts.timeout, on_progress = opts.on_progress })
+  }, { timeout = opts.timeout, interval = opts.interval, on_progress = opts.on_progress })
 end
 
 -- The replication state of a version in one region, from its replicationStatus.

@@ -148,7 +148,7 @@ describe("azbatch CLI custom-image verbs", function()
 
     it("image from-vhd makes a managed image, with progress lines", function()
       local status, out, err = cli("image", "from-vhd", "--blob", VHD, "--name", "cli-vhd", "--os-type", "linux",
-        "--hyperv-generation", "V2")
+        "--hyperv-generation", "V2", "--interval", "0.05")
       assert.equal(0, status, err)
       local image = decode(out)
       managed = image.id
@@ -172,7 +172,7 @@ describe("azbatch CLI custom-image verbs", function()
       assert.truthy(managed, "needs the image made above")
       local status, out, err = cli("image", "publish", "--source", managed, "--gallery", "devgallery", "--definition",
         "cli-published", "--version", "1.0.0", "--nodes", "1300", "--node-agent-sku-id", "batch.node.ubuntu 22.04",
-        "-o", "table")
+        "--interval", "0.05", "-o", "table")
       assert.equal(0, status, err)
       assert.matches("^Name%s+Location%s+State%s+Id\n[- ]+\n1%.0%.0%s+westeurope%s+Succeeded%s+/subscriptions/", out)
       version = RG .. "/Microsoft.Compute/galleries/devgallery/images/cli-published/versions/1.0.0"

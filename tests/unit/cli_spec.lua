@@ -507,6 +507,17 @@ describe("azbatch CLI process", function()
     assert.equal("0", limit)
     assert.is_true(require("azbatch.core").disable_core_dumps())
   end)
+
+  it("tells a terminal from a pipe or a file (core.isatty)", function()
+    local core = require "azbatch.core"
+    -- a pipe is never a terminal; /dev/tty is, when the test has one
+    local p = io.popen(("%s -e 'package.cpath=%q; io.write(tostring(require(\"azbatch.core\").isatty(1)))'")
+      :format(helper.shq(os.getenv("LUA") or "lua5.4"), package.cpath))
+    assert.equal("false", p:read("a"))
+    p:close()
+    assert.is_false(core.isatty(1000))                    -- not open
+    assert.has_error(function() core.isatty(-1) end, "bad argument #1 to 'isatty' (a file descriptor expected)")
+  end)
 end)
 
 describe("azbatch CLI error paths before the network", function()
