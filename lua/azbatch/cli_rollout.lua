@@ -120,15 +120,24 @@ local function write_svg(ctx, path, svg)
   return true
 end
 
--- Progress: one timestamped line per step on stderr. label() names the
+-- Progress on stderr: one timestamped line per step as it ends (a log,
+-- kept), and on a terminal the wait in progress as one line redrawn
+-- beneath them (a bar and the node-state counts). label() names the
 -- rollout (its id is known once it is made).
 local function step_hooks(ctx, label)
-  local prog = ctx:progress()
-  prog.terminal = false              -- steps are a log, not one line
-  return { on_step = function(e)
-    prog:step(label(), ("step %s %s"):format(tostring(e.n), tostring(e.name or e.call or "")),
-      tostring(e.outcome or "") .. (e.message and (": " .. e.message) or ""))
-  end }
+  local log = ctx:progress()
+  local live = log.terminal and ctx:progress() or nil
+  log.terminal = false
+  return {
+    on_step = function(e)
+      if live and live.drawn then live.w:write("\r\27[K"); live.drawn = false; live.last = nil end
+      log:step(label(), ("step %s %s"):format(tostring(e.n), tostring(e.name or e.call or "")),
+        tostring(e.outcome or "") .. (e.message and (": " .. e.message) or ""))
+    end,
+    on_progress = live and function(p)
+      if p.deleting then live:deleting(p) else live:pool(p) end
+    end or nil,
+  }
 end
 
 -- The end of a run, resume or abort: the report, then the error line.

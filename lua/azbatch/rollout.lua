@@ -45,7 +45,7 @@ local OPTIONS = set { "strategy", "pools", "image", "node_agent", "spec", "canar
   "account" }
 local CANARY_OPTS = set { "nodes", "then", "keep" }
 local TIMEOUT_OPTS = set { "step", "wait", "poll" }
-local HOOK_OPTS = set { "health", "approve", "on_step", "notify" }
+local HOOK_OPTS = set { "health", "approve", "on_step", "notify", "on_progress" }
 local RESUME_OPTS = set { "hooks", "handover", "timeouts", "arm", "account" }
 -- the metadata item on a job in motion (client:hand_over_jobs)
 M.JOB_MARK = require("azbatch.jobs").MARK

@@ -63,6 +63,7 @@ local function wait_opts(self, deadline, id)
       local counts = {}
       for k, v in pairs(p.counts or {}) do if k ~= "total" and v > 0 then counts[k] = v end end
       self.samples[#self.samples + 1] = { t = now(), pool = id, counts = counts }
+      if self.hooks.on_progress then self.hooks.on_progress(p) end
     end }
 end
 
@@ -260,7 +261,11 @@ end
 
 function EXEC.wait_deleted(self, st, deadline)
   local ok, why, err = self.client:wait_pool_deleted(st.pool, { timeout = math.max(0, math.min(self.timeouts.wait,
-    deadline - now())), interval = self.timeouts.poll, max_interval = math.max(self.timeouts.poll, 5) })
+    deadline - now())), interval = self.timeouts.poll, max_interval = math.max(self.timeouts.poll, 5),
+    on_progress = self.hooks.on_progress and function(p)
+      p.deleting = true
+      self.hooks.on_progress(p)
+    end })
   if ok then self.live[st.pool] = nil end
   return ok, why, err
 end

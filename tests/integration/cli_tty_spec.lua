@@ -81,6 +81,30 @@ describe("azbatch CLI on a terminal (tmux)", function()
     assert.truthy(text:find("\r\27%[Ktty%-pool %[[#-]+%] [0-2]/3 resizing"), "an early state was drawn")
   end)
 
+  it("logs a rollout's steps and draws its waits live beneath them", function()
+    if not HAVE_TMUX then pending("tmux is not installed") return end
+    local status = type_and_wait(azbatch("pool create --id tty-roll --vm-size Standard_A1_v2 "
+      .. "--target-dedicated-nodes 2 --image Canonical:0001-com-ubuntu-server-jammy:22_04-lts "
+      .. "--node-agent-sku-id 'batch.node.ubuntu 22.04' --wait --interval 0.2 -o none"))
+    assert.equal(0, status)
+    local before = #raw_text()
+    local screen
+    status, screen = type_and_wait(azbatch("rollout start --strategy in-place --pool tty-roll "
+      .. "--image Canonical:ubuntu-24_04-lts:server --node-agent-sku-id 'batch.node.ubuntu 24.04' --no-preflight "
+      .. "--poll 0.2 --id ro-tty -o none"))
+    assert.equal(0, status, screen)
+    -- the screen: every step's line, no bar left over
+    assert.matches("%dZ ro%-tty step 1 [^\n]* ok\n", screen)
+    assert.matches("%dZ ro%-tty step %d+ record the rollout as done ok\n", screen)
+    for line in screen:sub((screen:find("DONE2x0", 1, true))):gmatch("[^\n]+") do
+      assert.falsy(line:find("%[[#-]+%]"), "a bar left on screen: " .. line)
+    end
+    -- the bytes: a wait drawn in place (the pool growing back), then wiped for the step's line
+    local text = raw_text():sub(before + 1)
+    assert.truthy(text:find("\r\27%[Ktty%-roll %[[#-]+%] [0-2]/2 "), "a live wait line")
+    assert.truthy(text:find("\r\27%[K[^\r\n]*%dZ ro%-tty step %d+ wait for tty%-roll"), "the line wiped for a step")
+  end)
+
   it("colours jsonc on a terminal, and not with NO_COLOR", function()
     if not HAVE_TMUX then pending("tmux is not installed") return end
     local status = type_and_wait(azbatch("pool show --pool-id tty-pool -o jsonc --query '{id: id}'"))
