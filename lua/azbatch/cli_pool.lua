@@ -17,13 +17,32 @@ local POOL_ID, IF_MATCH, WAIT = body.POOL_ID, body.IF_MATCH, body.WAIT
 
 local cell = output.cell_text
 
+-- A table is read by people: a gallery image id is shown as
+-- gallery/definition[/version], a managed image by its name (JSON keeps ids).
+local function short_id(id)
+  local parts = {}
+  for part in id:gmatch("[^/]+") do parts[#parts + 1] = part end
+  for i = 1, #parts - 1 do
+    local key = parts[i]:lower()
+    if key == "galleries" and parts[i + 2] and parts[i + 2]:lower() == "images" and parts[i + 3] then
+      local out = parts[i + 1] .. "/" .. parts[i + 3]
+      if parts[i + 4] and parts[i + 4]:lower() == "versions" and parts[i + 5] then out = out .. "/" .. parts[i + 5] end
+      return out
+    elseif key == "images" and parts[i - 1] and parts[i - 1]:lower() == "microsoft.compute" then
+      return parts[i + 1]
+    end
+  end
+  return id
+end
+
 local function image_text(pool)
   local vmc = type(pool.virtualMachineConfiguration) == "table" and pool.virtualMachineConfiguration
   local ref = vmc and vmc.imageReference
   if type(ref) == "string" then return ref end
   if type(ref) ~= "table" then return "" end
-  return ref.virtualMachineImageId or ref.sharedGalleryImageId or ref.communityGalleryImageId
-    or table.concat({ ref.publisher or "", ref.offer or "", ref.sku or "", ref.version or "latest" }, ":")
+  local id = ref.virtualMachineImageId or ref.sharedGalleryImageId or ref.communityGalleryImageId
+  if id then return short_id(id) end
+  return table.concat({ ref.publisher or "", ref.offer or "", ref.sku or "", ref.version or "latest" }, ":")
 end
 M.image_text = image_text
 

@@ -231,7 +231,8 @@ describe("azbatch CLI custom-image verbs", function()
       local status, out, err = cli("pool", "images", "-o", "table")
       assert.equal(0, status, err)
       assert.matches("^Pool%s+Kind%s+Custom%s+Image%s+Versions%s+NodeAgent%s+Findings\n", out)
-      assert.matches("\nworkers%-v1%s+gallery_version%s+true%s+/subscriptions/[^\n]*/versions/1%.0%.0%s+"
+      -- a table is for people: the gallery image as gallery/definition/version (JSON keeps the id)
+      assert.matches("\nworkers%-v1%s+gallery_version%s+true%s+devgallery/ubuntu2204/1%.0%.0%s+"
         .. "1%.0%.0 %(2%)%s+"
         .. "batch%.node%.ubuntu 22%.04", out)
       status, out = cli("pool", "images", "--filter", "id eq 'workers-v1'", "--no-nodes")
