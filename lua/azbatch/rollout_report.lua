@@ -151,19 +151,34 @@ function M.svg(report)
     else
       add('<text x="%d" y="%d" fill="#666">no node counts recorded</text>', left + 10, y0 + ph // 2)
     end
-    local last_x, lift = -100, 0
+    -- steps that end within a few pixels of each other share one label ("3-6", "9,11")
+    local clusters = {}
     for _, st in ipairs(marks) do
       local mx = num(x(st["end"]))
-      -- labels of steps that end close together go up a row, not on top of each other
-      if x(st["end"]) - last_x < 12 then lift = (lift + 1) % 3 else lift = 0 end
-      last_x = x(st["end"])
       local color = st.outcome == "failed" and "#d0342c" or (st.n or 0) < 0 and "#8a4fbf" or "#333"
       add('<line x1="%s" y1="%d" x2="%s" y2="%d" stroke="%s" stroke-dasharray="3,2" stroke-width="0.8">'
         .. '<title>%s</title></line>', mx, y0, mx, y0 + ph, color, esc(("%s: %s (%s)"):format(st.n, st.name or "",
           st.outcome or "")))
-      if i == 1 then
-        add('<text x="%s" y="%d" font-size="9" text-anchor="middle" fill="%s">%s</text>', mx, y0 - 2 - lift * 9, color,
-          (st.n or 0) < 0 and ("u" .. -st.n) or st.n)
+      local last = clusters[#clusters]
+      if last and x(st["end"]) - last.x < 12 then
+        last.steps[#last.steps + 1] = st
+      else
+        clusters[#clusters + 1] = { x = x(st["end"]), steps = { st } }
+      end
+    end
+    if i == 1 then
+      for _, c in ipairs(clusters) do
+        local ns, names, failed, run = {}, {}, false, true
+        for _, st in ipairs(c.steps) do
+          names[#names + 1] = (st.n or 0) < 0 and ("u" .. -st.n) or tostring(st.n)
+          if math.type(st.n) == "integer" and st.n > 0 then ns[#ns + 1] = st.n else run = false end
+          failed = failed or st.outcome == "failed"
+        end
+        table.sort(ns)
+        for k = 2, #ns do run = run and ns[k] == ns[k - 1] + 1 end
+        local text = (run and #ns > 2) and (ns[1] .. "-" .. ns[#ns]) or table.concat(names, ",")
+        add('<text x="%s" y="%d" font-size="9" text-anchor="middle" fill="%s">%s</text>', num(c.x), y0 - 3,
+          failed and "#d0342c" or "#333", esc(text))
       end
     end
     -- time axis

@@ -409,6 +409,18 @@ describe("the report", function()
     assert.is_nil(svg:find("nan", 1, true))
   end)
 
+  it("labels steps that end together once: a run as a range, others as a list", function()
+    local steps = {}
+    for n = 3, 6 do steps[#steps + 1] = { n = n, name = "s" .. n, start = 100, ["end"] = 102, outcome = "ok" } end
+    steps[#steps + 1] = { n = 9, name = "s9", start = 102, ["end"] = 150, outcome = "ok" }
+    steps[#steps + 1] = { n = 11, name = "s11", start = 150, ["end"] = 150, outcome = "failed" }
+    local svg = rollout.svg { id = "r", strategy = "rolling", started = 100, pools = { "a" }, steps = steps,
+      samples = { { t = 100, pool = "a", counts = { idle = 1 } } } }
+    assert.matches(">3%-6</text>", svg)
+    assert.matches('fill="#d0342c">9,11</text>', svg)          -- a failed step colours its label
+    for n = 3, 6 do assert.is_nil(svg:find(">" .. n .. "</text>", 1, true), n) end
+  end)
+
   it("draws a pool with no samples with a note, not a failure", function()
     local svg = rollout.svg { id = "r", strategy = "canary", pools = { "x" }, steps = {}, samples = {} }
     assert.matches("no node counts recorded", svg)
