@@ -13,7 +13,8 @@ describe("make demo", function()
     assert.matches("== 1%. A mistake caught before anything is sent.-nodeAgentSKUId", out .. err)
     assert.matches("gallery replicas%s+5", out)
     -- before: the pool on 1.0.0 with the jobs
-    assert.matches("== 4%. Before.-\nworkers%-v1 +gallery_version +true +devgallery/ubuntu2204/1%.0%.0 +1%.0%.0 %(2%)", out)
+    assert.matches("== 4%. Before.-\nworkers%-v1 +gallery_version +true +devgallery/ubuntu2204/1%.0%.0 "
+      .. "+1%.0%.0 %(2%)", out)
     assert.matches("\nnightly%-render +active +workers%-v1\n", out)
     -- the rollout: every step ok, done
     assert.matches("rollout ro%-%x+ %(canary%): done\n", out)
