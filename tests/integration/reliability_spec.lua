@@ -1,6 +1,7 @@
 -- Transport failures, timeouts, retries, concurrency, and a fault-injection
 -- run checking that every operation happened exactly once.
 local azbatch = require "azbatch"
+local outcomes = require "outcomes"
 local helper = test_helper
 
 local function shared_key()
@@ -100,13 +101,12 @@ describe("truthful outcomes under faults", function()
   local N = 50
   local FAULTS = { p429 = 0.1, p503 = 0.1, drop = 0.1, dropAfterCommit = 0.15, retryAfter = 0 }
   local NO_FAULTS = { p429 = 0, p500 = 0, p503 = 0, drop = 0, dropAfterCommit = 0 }
-  -- kind -> { ops, successes, recovered, failures, unknown, false_success, false_failure }
-  local tally = {}
+  local tally = outcomes.tally()     -- per kind: ops, successes, recovered, failures, unknown, ...
 
   it("reports every operation's true outcome: no false failure, no false success", function()
     local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = shared_key(),
       retry = { max_attempts = 8, base_delay = 0.005, max_delay = 0.05, max_elapsed = 60 } })
-    local calls = {}            -- { kind, id, ok, result, err }
+    local calls = {}            -- outcomes.call(...) each
     local function id(i) return ("to-%02d"):format(i) end
 
     -- one phase: the same operation on every pool at once, under faults
@@ -115,8 +115,8 @@ describe("truthful outcomes under faults", function()
       local fns = {}
       for i = 1, N do
         fns[i] = function()
-          local res, why, err = op(i)
-          calls[#calls + 1] = { kind = kind, id = id(i), ok = res ~= nil, result = res, why = why, err = err }
+          local c = outcomes.call(kind, id(i), op(i))    -- op yields: index after it returns
+          calls[#calls + 1] = c
         end
       end
       azbatch.parallel(fns)
@@ -160,39 +160,11 @@ describe("truthful outcomes under faults", function()
     phase("delete", function(i) return batch:delete_pool(id(i)) end)
 
     -- the truth: which calls' writes the service applied
-    local applied = {}
-    for _, e in ipairs(helper.control(emu, "journal").value) do
-      if e.clientRequestId then applied[e.clientRequestId] = true end
-    end
-    local problems = {}
-    for _, c in ipairs(calls) do
-      local t = tally[c.kind] or { ops = 0, successes = 0, recovered = 0, failures = 0, unknown = 0,
-        false_success = 0, false_failure = 0 }
-      tally[c.kind] = t
-      t.ops = t.ops + 1
-      local crid = c.ok and c.result.client_request_id or (c.err and c.err.client_request_id)
-      local happened = crid ~= nil and applied[crid] == true
-      if c.ok then
-        t.successes = t.successes + 1
-        if c.result.recovered then t.recovered = t.recovered + 1 end
-        if not happened then
-          t.false_success = t.false_success + 1
-          problems[#problems + 1] = c.kind .. " " .. c.id .. ": reported success, never applied"
-        end
-      elseif c.err and c.err.outcome == "unknown" then
-        t.unknown = t.unknown + 1
-      else
-        t.failures = t.failures + 1
-        if happened then
-          t.false_failure = t.false_failure + 1
-          problems[#problems + 1] = c.kind .. " " .. c.id .. ": reported failure (" .. tostring(c.why)
-            .. "), but applied"
-        end
-      end
-    end
-    assert.same({}, problems)
-    assert.equal(N, tally.resize_refused.failures)
-    for kind, t in pairs(tally) do
+    local applied = outcomes.applied(helper.control(emu, "journal").value)
+    for _, c in ipairs(calls) do tally:judge(c, applied) end
+    assert.same({}, tally.problems)
+    assert.equal(N, tally.kinds.resize_refused.failures)
+    for kind, t in pairs(tally.kinds) do
       assert.is_true(t.ops >= N, kind)
       assert.equal(0, t.false_success + t.false_failure, kind)
     end
@@ -210,16 +182,10 @@ describe("truthful outcomes under faults", function()
   end)
 
   it("states its counts", function()
-    local kinds = {}
-    for k in pairs(tally) do kinds[#kinds + 1] = k end
-    table.sort(kinds)
-    assert.is_true(#kinds >= 10)
-    local lines = { "kind ops successes recovered failures unknown false_success false_failure" }
-    for _, k in ipairs(kinds) do
-      local t = tally[k]
-      lines[#lines + 1] = ("%s %d %d %d %d %d %d %d"):format(k, t.ops, t.successes, t.recovered, t.failures,
-        t.unknown, t.false_success, t.false_failure)
-    end
+    local kinds = 0
+    for _ in pairs(tally.kinds) do kinds = kinds + 1 end
+    assert.is_true(kinds >= 10)
+    local lines = tally:lines()
     local f = io.open(helper.ROOT .. "/build/outcomes.txt", "w")
     if f then f:write(table.concat(lines, "\n"), "\n"):close() end
   end)
