@@ -69,6 +69,44 @@ describe("against a slow or faulty emulator", function()
     for i = 1, 10 do assert.is_true(patient:pool_exists("retry-" .. i)) end
   end)
 
+  -- found by make soak: a delete of a pool that was never there, whose
+  -- first answer was lost, met PoolNotFound on its retry and was reported
+  -- a success (recovered) though nothing was deleted
+  it("a delete whose lost attempt is followed by a pool gone without a trace says unknown, not success", function()
+    local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = shared_key(),
+      retry = { max_attempts = 3, base_delay = 0.3, max_delay = 0.3 } })
+    -- the first attempt's answer is lost (dropped before or after the write), then the faults end
+    local function first_answer_lost(fault, call)
+      faults { [fault] = 1, methods = { "DELETE" } }
+      local r = azbatch.parallel {
+        function() return call() end,
+        function()
+          azbatch.sleep(0.1)
+          faults { [fault] = 0, methods = azbatch.json.null }
+        end,
+      }
+      return r[1][1], r[1][2], r[1][3]
+    end
+    local before = #helper.control(emu, "journal").value
+    local ok, msg, err = first_answer_lost("drop", function() return batch:delete_pool("never-there") end)
+    assert.is_nil(ok)
+    assert.same({ "api", 404, "PoolNotFound", "unknown" }, { err.kind, err.status, err.code, err.outcome })
+    assert.matches("^PoolNotFound: .*%(the pool is gone: an earlier attempt of this call deleted it, or it was not "
+      .. "there%)$", msg)
+    assert.equal(before, #helper.control(emu, "journal").value)          -- nothing was deleted
+    -- deleted by the lost attempt and still deleting: that is a success, recovered
+    assert(batch:create_pool(spec("del-lost")))
+    helper.control(emu, "clock", { timeScale = 1e-9 })                   -- it stays 'deleting'
+    local res = first_answer_lost("dropAfterCommit", function() return batch:delete_pool("del-lost") end)
+    helper.control(emu, "clock", { timeScale = 500 })
+    assert.is_table(res)
+    assert.is_true(res.recovered)
+    local journal = helper.control(emu, "journal").value
+    assert.same({ "DELETE", "/pools/del-lost", false }, { journal[#journal].method, journal[#journal].path,
+      journal[#journal].answered })
+    assert.equal(res.client_request_id, journal[#journal].clientRequestId)
+  end)
+
   it("creates 50 pools concurrently, then watches them all at once over a few connections", function()
     local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = shared_key() })
     local creates, watches = {}, {}

@@ -547,6 +547,30 @@ describe("rollouts against the emulator", function()
     assert.equal("1.1.0", pools().us.version)
   end)
 
+  -- a delete whose lost answer leaves the pool gone without a trace is
+  -- "unknown" to the client (PoolNotFound); the step, which found the pool
+  -- there before, settles it as done
+  it("a delete step whose delete says PoolNotFound, outcome unknown, is done (recovered)", function()
+    make_pool("dg", "1.0.0", 1)
+    local Client = require("azbatch.client").Client
+    local lost = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url) })
+    function lost.delete_pool(self, id, o)
+      assert(Client.delete_pool(self, id, o))
+      return nil, "PoolNotFound: The specified pool does not exist. (the pool is gone: ...)",
+        { kind = "api", status = 404, code = "PoolNotFound", outcome = "unknown" }
+    end
+    local rep = assert(rollout.new(lost, { strategy = "blue-green", pools = { "dg" }, image = V2, id = "ro-dg",
+      handover = false, timeouts = FAST, arm = arm, account = ACCOUNT })):run()
+    lost:close()
+    assert.is_table(rep)
+    assert.equal("done", rep.state)
+    local entry
+    for _, e in ipairs(rep.steps) do if e.call == "delete_pool" and e.pool == "dg" then entry = e end end
+    assert.same({ "ok", true }, { entry.outcome, entry.recovered })
+    assert.is_true(gone("dg"))
+    assert.equal("1.1.0", pools()["dg-rodg"].version)
+  end)
+
   -- found by make soak: the last step done, "done" not taken by the
   -- service, "failed" (with every step counted) taken; resume then ran no
   -- step, and said "running" for ever instead of finishing
