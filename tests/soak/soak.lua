@@ -37,6 +37,7 @@ local rollout = require "azbatch.rollout"
 local core = require "azbatch.core"
 local outcomes = require "outcomes"
 local helper = require "helper"
+local holds = require("azbatch.rollout_steps").same    -- does a pool hold every field asked (ids ignoring case)?
 
 local function env_number(name, default)
   local v = os.getenv(name)
@@ -143,19 +144,6 @@ local function read_pool(id, select)
     azbatch.sleep(2)
   until core.now() > until_
   return nil
-end
-
--- Does 'have' hold every field of 'want'? (arrays element by element)
-local function holds(want, have)
-  if type(want) ~= "table" then
-    if type(want) == "string" and type(have) == "string" then return want:lower() == have:lower() end
-    return want == have
-  end
-  if type(have) ~= "table" then return false end
-  for k, v in pairs(want) do
-    if not holds(v, have[k]) then return false end
-  end
-  return true
 end
 
 -- Settling an unknown outcome: read the pool back and say whether the
@@ -604,6 +592,14 @@ end
 -- The checks and the summary
 -- ====================================================================
 
+-- A table's keys, sorted (by 'order' when given).
+local function keys(t, order)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out, order)
+  return out
+end
+
 local function median(list)
   table.sort(list)
   local n = #list
@@ -647,31 +643,19 @@ out("writes by kind (judged against the journal; 'rollout ...' = made by azbatch
 for _, l in ipairs(tally:lines()) do out("  %s", l) end
 out("")
 out("rollouts:")
-local strategies = {}
-for s in pairs(rollouts) do strategies[#strategies + 1] = s end
-table.sort(strategies)
-for _, s in ipairs(strategies) do
+for _, s in ipairs(keys(rollouts)) do
   local r = rollouts[s]
   out("  %-11s runs %d: done %d, rolled back %d, resumed %d, aborted %d, not started %d, stuck %d; "
     .. "end contradicted by the service %d", s, r.runs, r.done, r.rolled_back, r.resumed, r.aborted, r.not_started,
     r.stuck, r.wrong)
 end
 out("generation durations (s):")
-do
-  local kinds = {}
-  for k in pairs(durations) do kinds[#kinds + 1] = k end
-  table.sort(kinds)
-  for _, k in ipairs(kinds) do
-    local d = durations[k]
-    local n = #d
-    out("  %-11s %d generations: median %.1f, max %.1f", k, n, median(d), d[n])
-  end
+for _, k in ipairs(keys(durations)) do
+  local d = durations[k]
+  out("  %-11s %d generations: median %.1f, max %.1f", k, #d, median(d), d[#d])   -- median sorts d
 end
 out("other counts:")
-local names = {}
-for k in pairs(others) do names[#names + 1] = k end
-table.sort(names)
-for _, k in ipairs(names) do out("  %-45s %d", k, others[k]) end
+for _, k in ipairs(keys(others)) do out("  %-45s %d", k, others[k]) end
 out("")
 out("unknown outcomes: %d (settled by reading back: %d, read back wrong: %d)", t.unknown, t.settled,
   t.settled_wrong)
@@ -707,9 +691,7 @@ out("requests: %d in %.0f s = %.1f/s (budget %.0f/s; peak 10 s window %.1f/s, li
   .. "(budget %d); journal entries %d", requests, elapsed, rate, RATE_BUDGET, peak, PEAK_BUDGET, per_op,
   PER_OP_BUDGET, journal_entries)
 do
-  local shapes = {}
-  for k in pairs(asked) do shapes[#shapes + 1] = k end
-  table.sort(shapes, function(a, b) return asked[a] > asked[b] end)
+  local shapes = keys(asked, function(a, b) return asked[a] > asked[b] end)
   out("data-plane calls by shape (attempts not counted):")
   for _, k in ipairs(shapes) do out("  %-40s %d", k, asked[k]) end
 end
