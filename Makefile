@@ -28,12 +28,14 @@ SRCS    = $(wildcard ext/*.c)
 OBJS    = $(SRCS:ext/%.c=$(BUILD)/obj/%.o)
 MODULE  = $(BUILD)/azbatch/core.so
 EMBED   = $(BUILD)/embed_test
+HOST    = $(BUILD)/azbatch-host
+HOST_SRCS = scripts/examples/host/azbatch_host.c scripts/examples/host/host_event.c
 
 # The Debian packages everything here needs; 'deps' installs the missing ones.
 DEB_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
            lua-busted lua-check luarocks python3 pkg-config gcc make curl
 
-.PHONY: all deps test check lint unit asan valgrind fuzz bench demo install clean interop soak
+.PHONY: all deps host test check lint unit asan valgrind fuzz bench demo install clean interop bench-peers soak
 
 all: $(MODULE)
 
@@ -55,21 +57,29 @@ $(BUILD)/obj/%.o: ext/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
-# The embedding test is a host application: it links liblua and the core's
-# objects, and registers the core with luaL_requiref.
+# Host applications link liblua and the core's objects, and register the
+# core with luaL_requiref.
+HOSTLIBS = $(OBJS) $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION)) $(DEPLIBS) -lm -ldl $(LDFLAGS)
+
 $(BUILD)/embed_test: tests/c/embed_test.c $(OBJS)
-	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -o $@ $< $(OBJS) \
-	  $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION)) $(DEPLIBS) -lm -ldl $(LDFLAGS)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -o $@ $< $(HOSTLIBS)
+
+# The example host (docs/embedding.md); it finds the Lua layer in this tree.
+host: $(HOST)
+
+$(HOST): $(HOST_SRCS) scripts/examples/host/host_event.h $(OBJS)
+	$(CC) $(CFLAGS) $(WARN) -D_POSIX_C_SOURCE=200809L -I$(LUA_INCDIR) -DHOST_LUA_DIR='"$(CURDIR)/lua"' \
+	  -o $@ $(HOST_SRCS) $(HOSTLIBS)
 
 lint:
-	luacheck -q lua scripts/azbatch tests
+	luacheck -q lua scripts/azbatch scripts/examples tests
 
 unit: all
 	busted
 
 # Everything: lint, specs, emulator tests, the embedding test and a sanitizer pass.
 test: deps
-	@$(MAKE) --no-print-directory all $(EMBED)
+	@$(MAKE) --no-print-directory all $(EMBED) $(HOST)
 	@LUA=$(LUA) BUILD=$(BUILD) sh tests/run.sh
 
 check: test
@@ -95,6 +105,11 @@ soak: deps all
 
 bench: deps all
 	@sh tests/bench/run.sh
+
+# azbatch beside az, the Node SDK and the Python SDK, against one emulator;
+# installs them on request (docs/benchmarks.md). Not part of 'test'.
+bench-peers: deps all
+	@python3 tests/bench/peers/run.py
 
 demo: deps all
 	@sh scripts/demo.sh

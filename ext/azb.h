@@ -293,13 +293,17 @@ extern const azb_object azb_BatchVmImageReference;
 
 /*
 ** {======================================================
-** JSON (azb_json.c): text in and out. Uses azb_aux.c and azb_text.c;
+** JSON (azb_json.c registers; azb_jsondec.c decodes, azb_jsonenc.c
+** encodes): text in and out. Uses azb_aux.c and azb_text.c;
 ** takes descriptors from its callers and calls back only through a
 ** shaper they pass.
 ** =======================================================
 */
 
 #define AZB_JSON_DEPTH  200   /* nesting the decoder and encoder follow */
+/* A macro's value as a string literal: AZB_STR(AZB_JSON_DEPTH) is "200". */
+#define AZB_STR_(x)     #x
+#define AZB_STR(x)      AZB_STR_(x)
 
 /*
 ** A caller's say over a table with a metatable (other than AZB_ARRAY's)
@@ -319,6 +323,10 @@ typedef int (*azb_json_shaper)(azb_vctx *v, int idx, const struct azb_object **o
 */
 int azb_json_encode(azb_vctx *v, int idx, const azb_object *o,
                     azb_json_shaper shaper);
+/* Create the encoder's buffer class (azb_jsonenc.c). */
+void azb_json_encoder_open(lua_State *L);
+/* core.json_decode(text [, {depth=}]) -> value | fail (azb_jsondec.c) */
+int azb_json_decode(lua_State *L);
 
 /* }====================================================== */
 
@@ -367,6 +375,8 @@ double azb_plan_resize_timeout(lua_Integer nodes);   /* seconds */
 
 void azb_text_open(lua_State *L);
 void azb_json_open(lua_State *L);
+/* Is the value at idx JSON null (core.null)? (azb_json.c) */
+int azb_isnull(lua_State *L, int idx);
 void azb_image_open(lua_State *L);
 void azb_agent_open(lua_State *L);
 void azb_schema_open(lua_State *L);
@@ -379,7 +389,9 @@ void azb_clock_open(lua_State *L);
 ** {======================================================
 ** Network: buffers, encodings, URLs, options, the wire, the transport,
 ** Shared Key, Entra ID tokens (azb_buf.c, azb_codec.c, azb_url.c,
-** azb_opts.c, azb_wire.c, azb_http.c, azb_auth.c, azb_token.c,
+** azb_opts.c, azb_wire.c, the transport in azb_http.c and its
+** azb_http*.c (internal header azb_http.h), azb_auth.c, the token
+** credential in azb_token.c and its azb_token*.c (azb_token.h),
 ** azb_jfields.c, azb_proc.c)
 ** =======================================================
 */
@@ -567,14 +579,22 @@ void azb_token_open(lua_State *L);
 
 /*
 ** {======================================================
-** Preflight rules and the node agent chooser
-** (azb_preflight.c, azb_agentpick.c; pure checks: facts in, findings out)
+** Preflight rules and the node agent chooser (azb_preflight.c and its
+** azb_pf*.c, whose shared declarations are in azb_preflight.h;
+** azb_agentpick.c; azb_facts.c reads the facts both judge; pure checks:
+** facts in, findings out)
 ** =======================================================
 */
 
 void azb_agentpick_open(lua_State *L);
 /* Needs core.choose_node_agent registered first (azb_agentpick_open). */
 void azb_preflight_open(lua_State *L);
+
+/* Reading facts tables, raw (azb_facts.c); t = 0 is an absent table. */
+int azb_facts_get(lua_State *L, int t, const char *k);        /* pushes; type */
+azb_span azb_facts_str(lua_State *L, int t, const char *k);   /* string or {0} */
+int azb_facts_sub(lua_State *L, int t, const char *k);        /* pushed index or 0 */
+int azb_facts_table(lua_State *L, const char *k, int optional);  /* facts at 1 */
 
 /* }====================================================== */
 

@@ -273,51 +273,6 @@ static int names_fit(const azb_span *t, azb_span sku) {
 ** =======================================================
 */
 
-/* Push t[k] (raw) and return its type. */
-static int getf(lua_State *L, int t, const char *k) {
-  lua_pushstring(L, k);
-  return lua_rawget(L, t);
-}
-
-/* t[k] when it is a string (anchored by t), else an empty span. */
-static azb_span sfield(lua_State *L, int t, const char *k) {
-  azb_span s = { NULL, 0 };
-  if (t != 0 && getf(L, t, k) == LUA_TSTRING)
-    s.p = lua_tolstring(L, -1, &s.n);
-  if (t != 0)
-    lua_pop(L, 1);
-  return s;
-}
-
-/* Push t[k] and return its index when it is a table; else push nothing
-** and return 0. */
-static int tfield(lua_State *L, int t, const char *k) {
-  if (t == 0)
-    return 0;
-  if (getf(L, t, k) == LUA_TTABLE)
-    return lua_gettop(L);
-  lua_pop(L, 1);
-  return 0;
-}
-
-/*
-** facts[k] must be a table, or (when optional) absent; a JSON null
-** (light userdata) counts as absent. Raises on misuse. Pushes the table
-** and returns its index, or returns 0.
-*/
-static int fact_table(lua_State *L, const char *k, int optional) {
-  int t = getf(L, 1, k);
-  if (t == LUA_TTABLE)
-    return lua_gettop(L);
-  if (optional && (t == LUA_TNIL || t == LUA_TLIGHTUSERDATA)) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  luaL_checkstack(L, 4, NULL);
-  return luaL_argerror(L, 1, lua_pushfstring(L, "facts.%s: table expected, "
-                       "got %s", k, luaL_typename(L, -1)));
-}
-
 static void read_entries(pick *p, int t) {
   lua_State *L = p->L;
   size_t n = lua_rawlen(L, t);
@@ -333,21 +288,21 @@ static void read_entries(pick *p, int t) {
       lua_settop(L, top);
       continue;
     }
-    e->sku = sfield(L, top + 1, "nodeAgentSKUId");
+    e->sku = azb_facts_str(L, top + 1, "nodeAgentSKUId");
     if (e->sku.n == 0) {
       lua_settop(L, top);
       continue;
     }
-    ir = tfield(L, top + 1, "imageReference");
-    e->pub = sfield(L, ir, "publisher");
-    e->offer = sfield(L, ir, "offer");
-    e->isku = sfield(L, ir, "sku");
-    os = sfield(L, top + 1, "osType");
+    ir = azb_facts_sub(L, top + 1, "imageReference");
+    e->pub = azb_facts_str(L, ir, "publisher");
+    e->offer = azb_facts_str(L, ir, "offer");
+    e->isku = azb_facts_str(L, ir, "sku");
+    os = azb_facts_str(L, top + 1, "osType");
     e->os = span_is(os, "windows") ? OS_WINDOWS :
             span_is(os, "linux") ? OS_LINUX : os_of_sku(e->sku);
     e->arm = is_arm(e->pub) || is_arm(e->offer) || is_arm(e->isku) ||
              is_arm(e->sku);
-    e->verified = span_is(sfield(L, top + 1, "verificationType"), "verified");
+    e->verified = span_is(azb_facts_str(L, top + 1, "verificationType"), "verified");
     p->ne++;
     lua_settop(L, top);
   }
@@ -374,11 +329,11 @@ static int os_value(azb_span s) {
 
 static void read_tags(pick *p, int res, const char *where) {
   lua_State *L = p->L;
-  int tags = tfield(L, res, "tags");
+  int tags = azb_facts_sub(L, res, "tags");
   if (tags == 0)
     return;
-  p->tag_agent = sfield(L, tags, "azbatch.nodeAgentSKUId");
-  p->tag_market = sfield(L, tags, "azbatch.marketplace");
+  p->tag_agent = azb_facts_str(L, tags, "azbatch.nodeAgentSKUId");
+  p->tag_market = azb_facts_str(L, tags, "azbatch.marketplace");
   p->tag_where = where;
   lua_pop(L, 1);
 }
@@ -390,8 +345,8 @@ static void read_facts(pick *p) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   luaL_checkstack(L, 24, NULL);
-  img = fact_table(L, "image", 0);
-  kind = sfield(L, img, "kind");
+  img = azb_facts_table(L, "image", 0);
+  kind = azb_facts_str(L, img, "kind");
   p->kind = -1;
   for (int k = 0; kind.p != NULL && kind_names[k] != NULL; k++)
     if (strlen(kind_names[k]) == kind.n &&
@@ -401,43 +356,43 @@ static void read_facts(pick *p) {
     luaL_argerror(L, 1, "facts.image.kind: expected one of 'marketplace', "
                   "'gallery_version', 'gallery_latest', 'managed_image', "
                   "'shared_gallery', 'community_gallery', 'vhd'");
-  p->pub = sfield(L, img, "publisher");
-  p->offer = sfield(L, img, "offer");
-  p->sku = sfield(L, img, "sku");
-  p->imgname = sfield(L, img, "image");
+  p->pub = azb_facts_str(L, img, "publisher");
+  p->offer = azb_facts_str(L, img, "offer");
+  p->sku = azb_facts_str(L, img, "sku");
+  p->imgname = azb_facts_str(L, img, "image");
   if (p->imgname.p == NULL)
-    p->imgname = sfield(L, img, "name");
-  si = fact_table(L, "supported_images", 1);
-  def = fact_table(L, "image_definition", 1);
-  ver = fact_table(L, "image_version", 1);
-  mi = fact_table(L, "managed_image", 1);
+    p->imgname = azb_facts_str(L, img, "name");
+  si = azb_facts_table(L, "supported_images", 1);
+  def = azb_facts_table(L, "image_definition", 1);
+  ver = azb_facts_table(L, "image_version", 1);
+  mi = azb_facts_table(L, "managed_image", 1);
   if (si != 0) {
     p->listed = 1;
     read_entries(p, si);   /* the userdata stays on the stack */
   }
   if (p->kind == K_MANAGED) {
-    int props = tfield(L, mi, "properties");
-    int sp = tfield(L, props, "storageProfile");
-    int od = tfield(L, sp, "osDisk");
-    p->os = os_value(sfield(L, od, "osType"));
+    int props = azb_facts_sub(L, mi, "properties");
+    int sp = azb_facts_sub(L, props, "storageProfile");
+    int od = azb_facts_sub(L, sp, "osDisk");
+    p->os = os_value(azb_facts_str(L, od, "osType"));
     if (mi != 0) {
-      azb_span name = sfield(L, mi, "name");
+      azb_span name = azb_facts_str(L, mi, "name");
       if (name.p != NULL)
         p->imgname = name;
       read_tags(p, mi, "managed image's");
     }
   }
   else if (p->kind != K_MARKET && p->kind != K_VHD) {
-    int props = tfield(L, def, "properties");
-    int ident = tfield(L, props, "identifier");
-    p->os = os_value(sfield(L, props, "osType"));
-    p->arm = span_is(sfield(L, props, "architecture"), "arm64");
-    p->idpub = sfield(L, ident, "publisher");
-    p->idoffer = sfield(L, ident, "offer");
-    p->idsku = sfield(L, ident, "sku");
-    p->defname = sfield(L, def, "name");
+    int props = azb_facts_sub(L, def, "properties");
+    int ident = azb_facts_sub(L, props, "identifier");
+    p->os = os_value(azb_facts_str(L, props, "osType"));
+    p->arm = span_is(azb_facts_str(L, props, "architecture"), "arm64");
+    p->idpub = azb_facts_str(L, ident, "publisher");
+    p->idoffer = azb_facts_str(L, ident, "offer");
+    p->idsku = azb_facts_str(L, ident, "sku");
+    p->defname = azb_facts_str(L, def, "name");
     if (p->defname.p == NULL)
-      p->defname = last_segment(sfield(L, def, "id"));
+      p->defname = last_segment(azb_facts_str(L, def, "id"));
     read_tags(p, ver, "version's");
   }
 }

@@ -312,7 +312,7 @@ static int absent(lua_State *L, int idx, const char *name) {
   int t;
   lua_pushstring(L, name);
   t = lua_rawget(L, idx);
-  t = t == LUA_TNIL || (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL);
+  t = t == LUA_TNIL || azb_isnull(L, -1);
   lua_pop(L, 1);
   return t;
 }

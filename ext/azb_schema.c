@@ -24,11 +24,6 @@
 ** =======================================================
 */
 
-static int isnull(lua_State *L, int idx) {
-  return lua_type(L, idx) == LUA_TLIGHTUSERDATA &&
-         lua_touserdata(L, idx) == NULL;
-}
-
 /* A table core.array (or the JSON decoder) marked as an array? */
 static int is_marked_array(lua_State *L, int idx) {
   int r;
@@ -41,7 +36,7 @@ static int is_marked_array(lua_State *L, int idx) {
 }
 
 static const char *type_name(lua_State *L, int idx) {
-  if (isnull(L, idx))
+  if (azb_isnull(L, idx))
     return "null";
   if (lua_type(L, idx) == LUA_TTABLE && is_marked_array(L, idx))
     return "array";
@@ -52,7 +47,7 @@ int azb_sch_has(lua_State *L, int t, const char *key) {
   int has;
   lua_pushstring(L, key);
   lua_rawget(L, t);
-  has = !lua_isnil(L, -1) && !isnull(L, -1);
+  has = !lua_isnil(L, -1) && !azb_isnull(L, -1);
   lua_pop(L, 1);
   return has;
 }
@@ -200,7 +195,7 @@ static void walk_object(azb_vctx *v, const azb_object *o, int idx) {
     const azb_field *f = &o->fields[i];
     lua_pushstring(L, f->name);
     lua_rawget(L, idx);
-    if (lua_isnil(L, -1) || isnull(L, -1)) {
+    if (lua_isnil(L, -1) || azb_isnull(L, -1)) {
       if ((f->flags & AZB_REQUIRED) && !(i < 64 && (meant >> i) & 1))
         azb_vmissing_at(v, f->name, "required field missing");
       lua_pop(L, 1);

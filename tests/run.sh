@@ -26,7 +26,7 @@ tap_stage() {
 }
 
 echo "== lint"
-if luacheck -q lua scripts/azbatch tests; then record lint 1 0; else record lint 0 1; fi
+if luacheck -q lua scripts/azbatch scripts/examples tests; then record lint 1 0; else record lint 0 1; fi
 
 tap_stage busted busted -o TAP
 

@@ -7,7 +7,7 @@
 cd "$(dirname "$0")/.." || exit 2
 . tests/env.sh
 BUILD=${BUILD:-build}
-make --no-print-directory all "$BUILD/embed_test" >/dev/null || { echo "valgrind: build failed"; exit 1; }
+make --no-print-directory all "$BUILD/embed_test" "$BUILD/azbatch-host" >/dev/null || { echo "valgrind: build failed"; exit 1; }
 OUT=$BUILD/valgrind
 mkdir -p "$OUT"
 rm -f "$OUT"/*.log

@@ -157,8 +157,80 @@ function Client:get_node(pool_id, node_id, opts) end
 function Client:list_supported_images(opts) end
 ---@return azbatch.List
 function Client:list_pool_node_counts(opts) end
+---@class azbatch.WaitOptions
+---@field timeout? number seconds (1800)
+---@field interval? number first poll interval, seconds (2)
+---@field max_interval? number the backoff's cap, seconds (30)
+---@field on_progress? fun(p: {id: string, state: string, allocationState: string, target: integer, current: integer, counts: table<string, integer>, elapsed: number})
+---@field nodes? "ready"|"allocated" what "done" means ("ready": every node idle or running)
+---@field max_unusable? integer nodes tolerated in unusable (0)
+---@field max_start_task_failed? integer nodes tolerated in starttaskfailed (0)
+---@field since? string the pool's allocationStateTransitionTime before the caller's resize
+
+--- Until the pool is steady with its targets reached (and its nodes ready), or a fail that waiting
+--- cannot mend: this resize's error, NodesUnusable, StartTaskFailed, PoolBeingDeleted, timeout.
+---@param opts? azbatch.WaitOptions
 ---@return table|nil pool, string? message, azbatch.Err? err
 function Client:wait_pool(id, opts) end
+---@param opts? {timeout?: number, interval?: number, max_interval?: number, on_progress?: function}
+---@return true|nil gone, string? message, azbatch.Err? err
+function Client:wait_pool_deleted(id, opts) end
+
+---@class azbatch.Finding
+---@field code string e.g. "IMAGE_NO_REPLICA_IN_REGION"
+---@field severity "error"|"warning"|"info"
+---@field message string
+---@field fix? string
+---@field field? string the body's field path
+
+--- Reads the facts a pool body depends on (ARM and the data plane) and judges them; sends no write.
+---@param spec table a pool body
+---@param opts? {arm?: azbatch.Arm, account?: string, subscription?: string, cache?: table, usage?: boolean}
+---@return {ok: boolean, findings: azbatch.Finding[], facts: table, derived: table}|nil report, string? message, azbatch.Err? err
+function Client:preflight(spec, opts) end
+---@return string|nil sku, string reason_or_message, azbatch.Err? err
+function Client:choose_node_agent(image, opts) end
+---@param opts {blob: string, name: string, os_type: "Linux"|"Windows", resource_group?: string, hyperv_generation?: "V1"|"V2", timeout?: number, on_progress?: function}
+---@return table|nil image the managed image resource, string? message, azbatch.Err? err
+function Client:image_from_vhd(opts) end
+---@param opts {source: string, gallery: string, definition: string, version: string, nodes?: integer, replicas?: integer, regions?: string[], node_agent?: string, marketplace?: string, exclude_from_latest?: boolean, end_of_life?: string}
+---@return table|nil version the gallery image version resource, string? message, azbatch.Err? err
+function Client:publish_image(opts) end
+---@param opts {image: string, nodes?: integer, replicas?: integer, region?: string, timeout?: number, interval?: number, on_progress?: function}
+---@return table|nil version, string? message, azbatch.Err? err
+function Client:replicate_image(opts) end
+
+---@class azbatch.PoolImage
+---@field id string
+---@field kind string "marketplace", "gallery_version", "gallery_latest", "managed", ...
+---@field custom boolean
+---@field operating_system string the portal's "Operating system" line
+---@field node_agent string
+---@field versions {version: string, nodes: integer}[]
+---@field findings azbatch.Finding[]
+
+---@param opts? {arm?: azbatch.Arm, nodes?: boolean}
+---@return azbatch.PoolImage|nil report, string? message, azbatch.Err? err
+function Client:pool_image(id, opts) end
+---@param opts? {arm?: azbatch.Arm, filter?: string, nodes?: boolean, concurrency?: integer}
+---@return azbatch.PoolImage[]|nil reports, string? message, azbatch.Err? err
+function Client:pool_images(opts) end
+
+---@class azbatch.Arm
+local Arm = {}
+azbatch.Arm = Arm   -- the class (made by azbatch.arm)
+---@return table|nil resource, azbatch.Response|string resp_or_message, azbatch.Err? err
+function Arm:get(id, api_version, opts) end
+---@return azbatch.List
+function Arm:list(path, api_version, query) end
+---@return table|nil resource, string? message, azbatch.Err? err
+function Arm:put(id, api_version, body, opts) end
+---@return table|nil resource, string? message, azbatch.Err? err
+function Arm:patch(id, api_version, body, opts) end
+--- An ARM client on the same transport (default endpoint AZURE_RESOURCE_MANAGER_ENDPOINT or management.azure.com).
+---@param opts? {endpoint?: string, credential?: userdata|table}
+---@return azbatch.Arm|nil arm, string? message, azbatch.Err? err
+function azbatch.arm(opts) end
 ---@return any value, azbatch.Response|string resp_or_message, azbatch.Err? err
 function Client:request(method, path, opts) end
 ---@return azbatch.List

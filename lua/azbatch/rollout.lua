@@ -4,8 +4,11 @@
 -- bounds each step in time, rolls back what it created and restores what
 -- it changed when a step fails, and keeps its plan and progress in the
 -- pools' metadata, so that a killed rollout can be resumed or aborted from
--- the service's state alone (rollout_state.lua). Plans: rollout_plan.lua;
--- the report and its SVG timeline: rollout_report.lua.
+-- the service's state alone (rollout_state.lua). This file makes and
+-- plans a rollout and carries one on from the service's records. Plans:
+-- rollout_plan.lua; running them, with rollback: rollout_run.lua; each
+-- step's call: rollout_steps.lua; the report and its SVG timeline:
+-- rollout_report.lua.
 local core = require "azbatch.core"
 local json = require "azbatch.json"
 local client = require "azbatch.client"
@@ -15,12 +18,16 @@ local state = require "azbatch.rollout_state"
 local planner = require "azbatch.rollout_plan"
 local report_mod = require "azbatch.rollout_report"
 local steps_mod = require "azbatch.rollout_steps"
+local runner = require "azbatch.rollout_run"
 require "azbatch.pool"
 require "azbatch.wait"
 require "azbatch.preflight"
 require "azbatch.jobs"
 
 local set = check.set
+-- The fail triple of rollout_steps.lua, as a local function: the code map
+-- (tests/unit/troubleshooting_spec.lua) reads each call's code in this file.
+local function fail(msg, code, extra) return steps_mod.fail(msg, code, extra) end
 
 local M = {}
 
@@ -83,12 +90,6 @@ local function check_client(c, fname)
   client.check_open(c, 2)
 end
 
-local function fail(msg, code, extra)
-  local err = extra or {}
-  err.kind = err.kind or "api"
-  err.code = code
-  return nil, msg, err
-end
 
 -- The pool id with a rollout's suffix (a previous rollout's suffix dropped).
 local function new_id(old, rid, names, suffix)
@@ -207,11 +208,6 @@ end
 -- Reading the pools and planning
 -- ====================================================================
 
-local function notify(self, event)
-  event.rollout = self.id
-  if self.hooks.notify then self.hooks.notify(event) end
-end
-
 -- Autoscale settings of a pool as stored, or nil.
 local function autoscale_of(p)
   if not p.enableAutoScale then return nil end
@@ -264,39 +260,6 @@ local function preflight_one(self, body)
   return r
 end
 
--- The bodies a rollout creates or changes, for preflight and validation.
-local function bodies(self, steps, live)
-  local out = {}
-  for _, st in ipairs(steps) do
-    if st.call == "create_pool" and st.body then
-      out[#out + 1] = st.body
-    elseif st.call == "patch_pool" and st.body and live[st.pool] then
-      local b = { id = st.pool }
-      for _, k in ipairs(planner.COPY) do b[k] = live[st.pool][k] end
-      local o = self.rec.orig[st.pool]
-      b.targetDedicatedNodes, b.targetLowPriorityNodes = o.td, o.tl
-      if o.as then
-        b.enableAutoScale, b.autoScaleFormula, b.autoScaleEvaluationInterval = true, o.as.f, o.as.i
-        b.targetDedicatedNodes, b.targetLowPriorityNodes, b.resizeTimeout = nil, nil, nil
-      end
-      b.virtualMachineConfiguration = st.body.virtualMachineConfiguration
-      out[#out + 1] = b
-    end
-  end
-  return out
-end
-
--- The record's JSON (without what is per pool), or fail when too big.
-local function record_text(rec)
-  local keep = {}
-  for k, v in pairs(rec) do
-    if k ~= "text" and k ~= "orig" then keep[k] = v end
-  end
-  -- each old pool's virtualMachineConfiguration is on that pool only
-  keep.orig = {}
-  for id, o in pairs(rec.orig or {}) do keep.orig[id] = { td = o.td, tl = o.tl, as = o.as } end
-  return state.encode(keep, "rollout")
-end
 
 --- r:plan() -> steps | fail. Reads the old pools, chooses the node agent
 -- when asked ("auto"), runs preflight on every pool the rollout creates or
@@ -341,13 +304,13 @@ function Rollout:plan()
     if not sku then return nil, "rollout.node_agent: " .. tostring(swhy), serr end
     rec.agent = sku
   end
-  local text, twhy, terr = record_text(rec)
+  local text, twhy, terr = state.record_text(rec)
   if not text then return nil, twhy, terr end
   rec.text = text
   for _, id in ipairs(rec.pools) do rec.orig[id].vmc = self.vmc[id] end
   local steps = planner.build(rec, live)
   -- every body valid, and preflight on each
-  local list = bodies(self, steps, live)
+  local list = planner.bodies(rec, steps, live)
   for _, b in ipairs(list) do
     local ok, vwhy, verr = core.validate("pool", b)
     if not ok then return nil, ("rollout: the body of %s: %s"):format(b.id, vwhy), verr end
@@ -385,7 +348,7 @@ function Rollout:plan()
         self.findings[#self.findings + 1] = { severity = "warning", code = "ROLLOUT_BUDGET_CUT",
           message = ("extra_nodes %d cut to %d by the account's free dedicated cores"):format(rec.o.extra, free) }
         rec.o.extra = free
-        text, twhy, terr = record_text(rec)
+        text, twhy, terr = state.record_text(rec)
         if not text then return nil, twhy, terr end
         rec.text = text
         steps = planner.build(rec, live)
@@ -406,17 +369,6 @@ function Rollout:plan()
   end
   self.steps, self.live_pools = steps, live
   return steps
-end
-
-local function line_of(st, t)
-  local what = st.method and (st.method .. " " .. st.path) or ""
-  local target = st.pool or (st.pools and table.concat(st.pools, ", ")) or (st.from and (st.from .. " -> " .. st.to))
-    or st.what or ""
-  local extra = ""
-  if st.call == "wait_pool" or st.call == "wait_empty" or st.call == "wait_deleted" then
-    extra = (" (up to %gs)"):format(math.min(t.wait, t.step))
-  end
-  return ("%3d. %-17s %-38s %s%s"):format(st.n, st.call, what, target, extra)
 end
 
 --- r:dry_run([out]) -> steps | fail. Prints the plan (each call in order,
@@ -440,298 +392,15 @@ function Rollout:dry_run(out)
     emit(("  %s %s%s: %s"):format(f.severity, f.code, f.pool and (" (" .. f.pool .. ")") or "", f.message))
   end
   for _, st in ipairs(steps) do
-    emit(line_of(st, self.timeouts))
+    emit(report_mod.plan_line(st, self.timeouts))
     if st.body then emit("       " .. assert(json.encode(st.body))) end
   end
   return steps
 end
 
 -- {===================================================================
--- Progress on the service
+-- The report
 -- ====================================================================
-
-local function now() return core.time() end
-
--- The compact step log: {n, start, end, outcome} in seconds from t0.
-local function log_entries(self)
-  local out = {}
-  local t0 = self.rec.t0 or 0
-  for _, list in ipairs { self.log, self.undo_log } do
-    for _, e in ipairs(list) do
-      out[#out + 1] = { e.n, math.floor((e.start - t0) * 10 + 0.5) / 10, math.floor(((e["end"] or e.start) - t0)
-        * 10 + 0.5) / 10, e.outcome }
-    end
-  end
-  return out
-end
-
-function Rollout:progress_text(st)
-  local p = { id = self.id, st = st or self.state, n = self.done or 0, b = self.undone, f = self.failed_at,
-    o = self.owner, t = math.floor(now()), log = log_entries(self) }
-  local text, why, err = state.encode(p, "progress")
-  if not text then
-    -- keep the latest steps when the log outgrows the cap
-    while not text and #p.log > 1 do
-      table.remove(p.log, 1)
-      text, why, err = state.encode(p, "progress")
-    end
-  end
-  return text, why, err
-end
-
--- Write the progress to every live pool of the rollout; a pool that went
--- away is dropped. Fails with RolloutBusy when another runner took over.
-function Rollout:save(st, extra)
-  local text, why, err = self:progress_text(st)
-  if not text then return nil, why, err end
-  local ids = {}
-  for id in pairs(self.live) do ids[#ids + 1] = id end
-  table.sort(ids)
-  for _, id in ipairs(ids) do
-    local records = { [state.STEP_KEY] = text }
-    for k, v in pairs(extra and extra[id] or {}) do records[k] = v end
-    local ok, wwhy, werr = state.write(self.client, id, records, self.owner, { take = self.taking, id = self.id })
-    if not ok then
-      if werr and (werr.code == "PoolNotFound" or werr.code == "PoolBeingDeleted") then
-        self.live[id] = nil
-      else
-        return nil, wwhy, werr
-      end
-    end
-  end
-  self.taking = nil
-  return true
-end
-
--- {===================================================================
--- Running
--- ====================================================================
-
-function Rollout:context(st)
-  return { id = self.id, strategy = self.strategy, client = self.client, rollout = self, step = st }
-end
-
--- Run one step (forward or undo); append its entry to 'log'. Returns
--- true, or fail with err.step; err.outcome "unknown" when it could not be
--- settled.
-function Rollout:step(st, log)
-  local entry = { n = st.n, name = st.name, call = st.call, pool = st.pool or (st.pools and table.concat(st.pools,
-    ",")) or st.from, start = now() }
-  log[#log + 1] = entry
-  notify(self, { type = "step", step = st.n, name = st.name })
-  local deadline = entry.start + self.timeouts.step
-  local ok, why, err
-  if st.approve and self.hooks.approve and not self.hooks.approve(self:context(st), st) then
-    ok, why, err = fail(("approval: %s: not approved"):format(st.name), "NotApproved")
-  else
-    ok, why, err = steps_mod.EXEC[st.call](self, st, deadline)
-  end
-  if not ok and err and err.outcome == "unknown" then
-    local applied = steps_mod.resolve(self, st)
-    if applied then
-      ok, why = true, nil
-      entry.recovered = true
-    elseif applied == false then
-      err.outcome = nil
-    end
-  end
-  entry["end"] = now()
-  if ok then
-    -- "recovered": the client found the effect of an attempt whose answer was lost
-    entry.recovered = entry.recovered or why == "recovered" or nil
-    entry.outcome = why == "skipped" and "skipped" or "ok"
-    entry.jobs = st.jobs
-  else
-    entry.outcome = err and err.outcome == "unknown" and "unknown" or "failed"
-    entry.message = core.sanitize(tostring(why), 300)
-    err = err or {}
-    err.step = st.n
-  end
-  -- a picture of every live pool after each step
-  local ids = {}
-  for id in pairs(self.live) do ids[#ids + 1] = id end
-  if st.pool and not self.live[st.pool] and st.call ~= "wait_deleted" then ids[#ids + 1] = st.pool end
-  table.sort(ids)
-  steps_mod.sample_counts(self, ids)
-  if self.hooks.on_step then self.hooks.on_step(entry) end
-  if ok then return true end
-  return nil, why, err
-end
-
--- The undo steps for a failure at step 'f' (its own too, since it may have
--- done part of its work), last first.
-local function undo_list(steps, f)
-  local out = {}
-  for i = math.min(f, #steps), 2, -1 do
-    for _, u in ipairs(steps[i].undo or {}) do out[#out + 1] = u end
-  end
-  for j, u in ipairs(out) do u.n = -j end
-  return out
-end
-
-local function committed(steps, done)
-  for i = 1, math.min(done, #steps) do
-    if steps[i].commit then return steps[i] end
-  end
-end
-
--- Remove the rollout's records from every pool it left (after a rollback
--- or an abort: nothing of it stays).
-function Rollout:clear()
-  local ids = {}
-  for id in pairs(self.live) do ids[#ids + 1] = id end
-  table.sort(ids)
-  for _, id in ipairs(ids) do
-    local ok, why, err = state.write(self.client, id, { [state.KEY] = false, [state.POOL_KEY] = false,
-      [state.STEP_KEY] = false }, self.owner, { id = self.id })
-    if not ok and not (err and (err.code == "PoolNotFound" or err.code == "PoolBeingDeleted")) then
-      return nil, why, err
-    end
-  end
-  return true
-end
-
--- Roll back from a failure at step f: undo in reverse, from undo step b+1.
-function Rollout:rollback(f, cause_why, cause_err)
-  local steps = self.steps
-  self.failed_at = f
-  self.undone = self.undone or 0
-  self.state = "rolling_back"
-  notify(self, { type = "rollback", step = f, message = cause_why })
-  local ok, why, err = self:save("rolling_back")
-  if not ok and err and err.code == "RolloutBusy" then return nil, why, err end
-  local list = undo_list(steps, f)
-  for j = self.undone + 1, #list do
-    ok, why, err = self:step(list[j], self.undo_log)
-    if not ok then
-      self.state = "failed"
-      self:save("rolling_back")
-      err.rollback_failed = true
-      return nil, ("rollout %s: rolling back failed at undo step %d (%s): %s; after: %s"):format(self.id, j,
-        list[j].name, tostring(why), tostring(cause_why)), err
-    end
-    self.undone = j
-    ok, why, err = self:save("rolling_back")
-    if not ok and err and err.code == "RolloutBusy" then return nil, why, err end
-  end
-  ok, why, err = self:clear()
-  if not ok then return nil, why, err end
-  self.state = "rolled_back"
-  self.rolled_back = true
-  notify(self, { type = "rolled_back", step = f })
-  cause_err = cause_err or {}
-  cause_err.rolled_back = true
-  return nil, cause_why, cause_err
-end
-
--- Run the steps after 'from' (the number already done). When every step
--- is done already (a runner stopped after the last one, before the service
--- took "done"), the last one's record is all that is left to write.
-function Rollout:forward(from)
-  local steps = self.steps
-  for i = math.min(from + 1, #steps), #steps do
-    local st = steps[i]
-    local ok, why, err = true, nil, nil
-    if i > from then ok, why, err = self:step(st, self.log) end
-    local unsaved
-    if ok then
-      self.done = i
-      local last = i == #steps
-      ok, why, err = self:save(last and "done" or "running")
-      if ok and last then
-        self.state = "done"
-        notify(self, { type = "done" })
-        return true
-      end
-      unsaved = not ok
-    end
-    if not ok then
-      err = err or {}
-      if err.code == "RolloutBusy" then
-        self.state = "busy"
-        return nil, why, err
-      end
-      if unsaved then
-        -- the step is done but the service did not take the progress: it
-        -- cannot take a rollback either; resume runs the step again (or,
-        -- when "failed" below is taken with the step counted, only
-        -- records it)
-        err.unsaved = true
-        why = ("rollout %s: step %d is done, and recording it failed: %s"):format(self.id, i, tostring(why))
-      end
-      local c = committed(steps, self.done or 0)
-      if c or err.outcome == "unknown" or unsaved then
-        -- past the point of no return, or the service cannot tell: stop,
-        -- and leave the state for resume or abort
-        self.state = "failed"
-        self:save("failed")
-        err.committed = c and c.n or nil
-        notify(self, { type = "failed", step = i, message = why })
-        return nil, why, err
-      end
-      return self:rollback(i, why, err)
-    end
-  end
-  return true
-end
-
---- r:run() -> report | fail. Runs the plan; on a failure rolls back and
--- returns fail with err.report (report.rolled_back = true).
-function Rollout:run()
-  if self.started then error("bad self: this rollout has already run (use rollout.resume)", 2) end
-  local steps, why, err = self:plan()
-  if not steps then return nil, why, err end
-  self.started = true
-  self.rec.t0 = now()
-  self.owner = state.token()
-  self.state = "running"
-  notify(self, { type = "start", steps = #steps })
-  -- step 1 (preflight) before anything is written
-  local ok
-  ok, why, err = self:step(steps[1], self.log)
-  if not ok then
-    self.state = "failed"
-    err.report = self:report()
-    return nil, why, err
-  end
-  self.done = 1
-  -- claim the old pools: the records, written with If-Match
-  local text
-  text, why, err = record_text(self.rec)
-  if not text then return nil, why, err end
-  self.rec.text = text
-  -- the new pools' bodies carry the record as it is now (with t0)
-  self.steps = planner.build(self.rec, self.live_pools)
-  local ptext = assert(self:progress_text("running"))
-  for _, id in ipairs(self.rec.pools) do
-    local part = { role = "old" }
-    if self.strategy == "in-place" or (self.rec.o.canary and self.rec.o.canary["then"] == "in-place") then
-      part.vmc = self.vmc[id]
-    end
-    local ptxt
-    ptxt, why, err = state.encode(part, "pool")
-    if ptxt then
-      ok, why, err = state.write(self.client, id, { [state.KEY] = text, [state.POOL_KEY] = ptxt,
-        [state.STEP_KEY] = ptext }, self.owner, { id = self.id })
-    else
-      ok = nil
-    end
-    if not ok then
-      self:clear()
-      self.state = "failed"
-      err = err or {}
-      err.report = self:report()
-      return nil, why, err
-    end
-    self.live[id] = true
-  end
-  ok, why, err = self:forward(1)
-  if not ok then
-    err.report = self:report()
-    return nil, why, err
-  end
-  return self:report()
-end
 
 --- r:report() -> {id, strategy, state, rolled_back, started, ended, steps =
 -- {{n, name, call, pool, start, ["end"], outcome, message}...}, undo = {...},
@@ -761,6 +430,9 @@ end
 
 M.svg = report_mod.svg
 M.text = report_mod.text
+
+-- Running: progress, steps, rollback (rollout_run.lua)
+for name, fn in pairs(runner) do Rollout[name] = fn end
 
 -- {===================================================================
 -- Resume, abort, status
@@ -796,18 +468,13 @@ local function load(c, id, opts, fname)
   local live
   live, why, err = read_pools(self, rec.pools)
   if not live then return nil, why, err end
-  rec.text = assert(record_text(rec))
+  rec.text = assert(state.record_text(rec))
   self.steps = planner.build(rec, live)
   local p = found.step or { st = "running", n = 0 }
   self.done, self.undone, self.failed_at, self.state = p.n or 0, p.b, p.f, p.st
   self.prior = p
   -- earlier runners' step log, back in absolute time
-  for _, e in ipairs(p.log or {}) do
-    local entry = { n = e[1], start = (rec.t0 or 0) + e[2], ["end"] = (rec.t0 or 0) + e[3], outcome = e[4] }
-    local st = entry.n > 0 and self.steps[entry.n]
-    entry.name = st and st.name or nil
-    if entry.n > 0 then self.log[#self.log + 1] = entry else self.undo_log[#self.undo_log + 1] = entry end
-  end
+  self.log, self.undo_log = state.read_log(p.log, rec.t0, self.steps)
   if rec.o.handover == "custom" and type(opts.handover) ~= "function" then
     return fail(("rollout %s: its handover is a function; pass it again (handover = ...)"):format(id),
       "HandoverMissing", { kind = "validation" })
@@ -858,7 +525,7 @@ function M.abort(c, id, opts)
   if self.state == "done" then
     return fail(("rollout %s: finished; there is nothing to abort"):format(id), "RolloutFinished")
   end
-  local cm = committed(self.steps, self.done)
+  local cm = planner.committed(self.steps, self.done)
   local nxt = self.state ~= "rolling_back" and self.steps[self.done + 1]
   if not cm and nxt and nxt.commit then
     -- the runner may have died between that step and writing it down
@@ -898,16 +565,7 @@ function M.status(c)
       local ok, steps = pcall(planner.build, setmetatable({ orig = rec.orig or {} }, { __index = rec }), {})
       if ok then
         item.steps = #steps
-        local log = {}
-        for _, e in ipairs(p.log or {}) do
-          local st = e[1] > 0 and steps[e[1]]
-          log[#log + 1] = { n = e[1], start = (rec.t0 or 0) + e[2], ["end"] = (rec.t0 or 0) + e[3], outcome = e[4],
-            name = st and st.name or nil }
-        end
-        local steps_log, undo = {}, {}
-        for _, e in ipairs(log) do
-          if e.n > 0 then steps_log[#steps_log + 1] = e else undo[#undo + 1] = e end
-        end
+        local steps_log, undo = state.read_log(p.log, rec.t0, steps)
         item.report = { id = id, strategy = rec.strategy, state = p.st, started = rec.t0, steps = steps_log,
           undo = undo, pools = rec.pools, samples = {} }
         item.report.text = report_mod.text(item.report)
@@ -932,11 +590,8 @@ function M.forget(c, id)
     return fail(("rollout %s: is %s; resume or abort it"):format(id, r.step.st), "RolloutInProgress")
   end
   for pid in pairs(r.pools) do
-    local ok, wwhy, werr = state.write(c, pid, { [state.KEY] = false, [state.POOL_KEY] = false,
-      [state.STEP_KEY] = false })
-    if not ok and not (werr and (werr.code == "PoolNotFound" or werr.code == "PoolBeingDeleted")) then
-      return nil, wwhy, werr
-    end
+    local ok, wwhy, werr = state.remove(c, pid)
+    if not ok then return nil, wwhy, werr end
   end
   return true
 end

@@ -399,4 +399,49 @@ function M.build(rec, live)
   return steps
 end
 
+-- {===================================================================
+-- Reading a plan
+-- ====================================================================
+
+--- The bodies a rollout creates or changes, for preflight and validation:
+-- new pools' bodies, and each patched pool as it will be.
+function M.bodies(rec, steps, live)
+  local out = {}
+  for _, st in ipairs(steps) do
+    if st.call == "create_pool" and st.body then
+      out[#out + 1] = st.body
+    elseif st.call == "patch_pool" and st.body and live[st.pool] then
+      local b = { id = st.pool }
+      for _, k in ipairs(M.COPY) do b[k] = live[st.pool][k] end
+      local o = rec.orig[st.pool]
+      b.targetDedicatedNodes, b.targetLowPriorityNodes = o.td, o.tl
+      if o.as then
+        b.enableAutoScale, b.autoScaleFormula, b.autoScaleEvaluationInterval = true, o.as.f, o.as.i
+        b.targetDedicatedNodes, b.targetLowPriorityNodes, b.resizeTimeout = nil, nil, nil
+      end
+      b.virtualMachineConfiguration = st.body.virtualMachineConfiguration
+      out[#out + 1] = b
+    end
+  end
+  return out
+end
+
+--- The undo steps for a failure at step 'f' (its own too, since it may have
+-- done part of its work), last first.
+function M.undo_list(steps, f)
+  local out = {}
+  for i = math.min(f, #steps), 2, -1 do
+    for _, u in ipairs(steps[i].undo or {}) do out[#out + 1] = u end
+  end
+  for j, u in ipairs(out) do u.n = -j end
+  return out
+end
+
+--- The first commit step among the 'done' first steps, or nil.
+function M.committed(steps, done)
+  for i = 1, math.min(done, #steps) do
+    if steps[i].commit then return steps[i] end
+  end
+end
+
 return M

@@ -196,4 +196,16 @@ function M.text(report)
   return table.concat(lines, "\n") .. "\n"
 end
 
+--- One step of a plan as the dry run prints it; 't' the timeouts.
+function M.plan_line(st, t)
+  local what = st.method and (st.method .. " " .. st.path) or ""
+  local target = st.pool or (st.pools and table.concat(st.pools, ", ")) or (st.from and (st.from .. " -> " .. st.to))
+    or st.what or ""
+  local extra = ""
+  if st.call == "wait_pool" or st.call == "wait_empty" or st.call == "wait_deleted" then
+    extra = (" (up to %gs)"):format(math.min(t.wait, t.step))
+  end
+  return ("%3d. %-17s %-38s %s%s"):format(st.n, st.call, what, target, extra)
+end
+
 return M

@@ -163,4 +163,54 @@ function M.later(a, b)
   return (a.t or 0) > (b.t or 0)
 end
 
+--- Remove the rollout's records from a pool (write's owner and opts); a
+-- pool that is gone or going away has none left to remove.
+function M.remove(c, pool_id, owner, opts)
+  local ok, why, err = M.write(c, pool_id, { [M.KEY] = false, [M.POOL_KEY] = false, [M.STEP_KEY] = false }, owner,
+    opts)
+  if not ok and not (err and (err.code == "PoolNotFound" or err.code == "PoolBeingDeleted")) then
+    return nil, why, err
+  end
+  return true
+end
+
+--- The record's JSON (without what is per pool), or fail when too big.
+function M.record_text(rec)
+  local keep = {}
+  for k, v in pairs(rec) do
+    if k ~= "text" and k ~= "orig" then keep[k] = v end
+  end
+  -- each old pool's virtualMachineConfiguration is on that pool only
+  keep.orig = {}
+  for id, o in pairs(rec.orig or {}) do keep.orig[id] = { td = o.td, tl = o.tl, as = o.as } end
+  return M.encode(keep, "rollout")
+end
+
+--- The compact step log of a progress record: {n, start, end, outcome} in
+-- seconds from t0, the steps' entries then the undo steps'.
+function M.log_entries(t0, log, undo_log)
+  local out = {}
+  t0 = t0 or 0
+  for _, list in ipairs { log, undo_log } do
+    for _, e in ipairs(list) do
+      out[#out + 1] = { e.n, math.floor((e.start - t0) * 10 + 0.5) / 10, math.floor(((e["end"] or e.start) - t0)
+        * 10 + 0.5) / 10, e.outcome }
+    end
+  end
+  return out
+end
+
+--- The entries of a compact log back in absolute time, named after the
+-- steps: the steps' entries, and the undo steps' (negative n).
+function M.read_log(compact, t0, steps)
+  local log, undo = {}, {}
+  for _, e in ipairs(compact or {}) do
+    local entry = { n = e[1], start = (t0 or 0) + e[2], ["end"] = (t0 or 0) + e[3], outcome = e[4] }
+    local s = entry.n > 0 and steps[entry.n]
+    entry.name = s and s.name or nil
+    if entry.n > 0 then log[#log + 1] = entry else undo[#undo + 1] = entry end
+  end
+  return log, undo
+end
+
 return M

@@ -357,5 +357,6 @@ function M.resolve(self, st)
 end
 
 M.same = same
+M.fail = fail
 
 return M

@@ -33,4 +33,24 @@ describe("the seed documents' examples", function()
     assert.matches("westeurope: Completed", out)
     assert.matches("created render%-3000", out)
   end)
+
+  it("an audit of which pools still run an old version: exits 1 naming them and the rollout that fixes them", function()
+    local azbatch = require "azbatch"
+    local cred = assert(azbatch.credential.client_secret { tenant = helper.DEV_TENANT, client_id = helper.DEV_CLIENT,
+      client_secret = helper.DEV_SECRET, authority = emu.url })
+    local batch <close> = assert(azbatch.client { endpoint = emu.url, credential = cred, account = "devbatch" })
+    assert(batch:create_pool { id = "on-newest", vmSize = "Standard_D2s_v3", targetDedicatedNodes = 1,
+      virtualMachineConfiguration = { nodeAgentSKUId = "batch.node.ubuntu 22.04", imageReference = {
+        virtualMachineImageId = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/azbatch-dev"
+          .. "/providers/Microsoft.Compute/galleries/devgallery/images/ubuntu2204/versions/1.1.0" } } })
+    assert(batch:wait_pool("on-newest", { interval = 0.05, timeout = 60 }))
+    local status, out, err = run_example(emu, "audit_old_versions.lua")
+    assert.equal(1, status, err .. out)
+    assert.matches("\non%-newest +true +devgallery/images/ubuntu2204 1%.1%.0 x1\nworkers%-v1 ", out)
+    assert.matches("\nworkers%-v1 +true +devgallery/images/ubuntu2204 1%.0%.0 x2\n", out)
+    assert.matches("OLD: 2 node%(s%) on 1%.0%.0, newest is 1%.1%.0: azbatch rollout start %-%-strategy in%-place "
+      .. "%-%-pool workers%-v1 %-%-image /subscriptions/.-/versions/1%.1%.0\n", out)
+    assert.matches("\n2 pool%(s%) audited; 1 pool version%(s%) behind the newest\n$", out)
+    assert(batch:delete_pool("on-newest"))
+  end)
 end)
