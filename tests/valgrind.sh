@@ -12,7 +12,7 @@ OUT=$BUILD/valgrind
 mkdir -p "$OUT"
 rm -f "$OUT"/*.log
 cat >"$OUT/busted.lua" <<CONF
-return { default = { lpath = "lua/?.lua;lua/?/init.lua", cpath = "$BUILD/?.so", helper = "tests/helper.lua",
+return { default = { lpath = "lua/?.lua;lua/?/init.lua;tests/?.lua", cpath = "$BUILD/?.so", helper = "tests/helper.lua",
   ROOT = { "tests/unit", "tests/integration" }, pattern = "_spec" } }
 CONF
 VG="valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --show-leak-kinds=definite

@@ -52,17 +52,19 @@ may have taken effect: its own last answer was lost (err.outcome ==
 (PoolBeingDeleted, PoolBeingResized, ConditionNotMet, ...). 'applied' reads
 the pool and says whether the operation's effect is there: true (success,
 recovered = true), false (the failure stands: it did not happen), or nil
-with a message when the read itself failed (outcome "unknown").
+with a message when the read itself failed, or when what it read cannot
+tell (a third value, true, says the read answered): outcome "unknown".
 A timeout is the one failure after which "not there yet" proves nothing:
 the service may still act on the request, so it stays "unknown". ]]
 local function settle(self, err, why, applied)
   if not (err.outcome == "unknown" or err.maybe_applied) or self.closed then
     return nil, why, err
   end
-  local done, rwhy = applied()
+  local done, rwhy, answered = applied(err)
   if done then return true end
   if done == nil then
     err.outcome = "unknown"
+    if answered then return nil, why .. " (" .. tostring(rwhy) .. ")", err end
     return nil, why .. " (and reading the pool back to check failed: " .. tostring(rwhy) .. ")", err
   end
   if err.kind ~= "timeout" then err.outcome = nil end
@@ -201,15 +203,21 @@ function Client:pool_exists(id, opts)
 end
 
 --- client:delete_pool(id [, {if_match=}]) -> {etag=, request_id=, recovered=} | fail
--- On a retry, PoolNotFound or PoolBeingDeleted means an earlier attempt
--- deleted it: success, recovered = true.
+-- On a retry after a lost answer, PoolBeingDeleted (or the pool found
+-- deleting) means an earlier attempt deleted it: success, recovered =
+-- true. A pool gone without a trace tells nothing: an earlier attempt
+-- deleted it, or it was never there; the fail is PoolNotFound with outcome
+-- "unknown" (a caller that saw the pool before the call knows which).
 function Client:delete_pool(id, opts)
   check.id(id, 1, "delete_pool")
   opts = check.options(opts, 2, "delete_pool", IF_MATCH_OPTS)
-  return mutate(self, "DELETE", pool_path(id), { if_match = opts.if_match, timeout = opts.timeout }, function()
+  return mutate(self, "DELETE", pool_path(id), { if_match = opts.if_match, timeout = opts.timeout }, function(last)
+    if last.code == "PoolBeingDeleted" then return true end
     local pool, why, err = self:get_pool(id, { select = "id,state" })
     if pool then return pool.state == "deleting" end
-    if err and err.code == "PoolNotFound" then return true end
+    if err and err.code == "PoolNotFound" then
+      return nil, "the pool is gone: an earlier attempt of this call deleted it, or it was not there", true
+    end
     return nil, why
   end)
 end

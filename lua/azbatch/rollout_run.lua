@@ -166,12 +166,15 @@ function R:rollback(f, cause_why, cause_err)
   return nil, cause_why, cause_err
 end
 
--- Run the steps after 'from' (the number already done).
+-- Run the steps after 'from' (the number already done). When every step
+-- is done already (a runner stopped after the last one, before the service
+-- took "done"), the last one's record is all that is left to write.
 function R:forward(from)
   local steps = self.steps
-  for i = from + 1, #steps do
+  for i = math.min(from + 1, #steps), #steps do
     local st = steps[i]
-    local ok, why, err = self:step(st, self.log)
+    local ok, why, err = true, nil, nil
+    if i > from then ok, why, err = self:step(st, self.log) end
     local unsaved
     if ok then
       self.done = i
@@ -192,7 +195,9 @@ function R:forward(from)
       end
       if unsaved then
         -- the step is done but the service did not take the progress: it
-        -- cannot take a rollback either; resume runs the step again
+        -- cannot take a rollback either; resume runs the step again (or,
+        -- when "failed" below is taken with the step counted, only
+        -- records it)
         err.unsaved = true
         why = ("rollout %s: step %d is done, and recording it failed: %s"):format(self.id, i, tostring(why))
       end

@@ -10,6 +10,7 @@ page on another site from posting to it.  Answers are plain JSON; errors are
 """
 
 import ipaddress
+import itertools
 import re
 import urllib.parse
 
@@ -93,24 +94,24 @@ def stats_json(emu):
             "pools": emu.batch.count(), "simTime": iso(emu.clock.now()), "timeScale": emu.clock.scale}
 
 
-def _stats(emu, body):
+def _stats(emu, body, req):
     return _answer(200, stats_json(emu))
 
 
-def _reset(emu, body):
+def _reset(emu, body, req):
     emu.reset()
     return _answer(200, {"reset": True})
 
 
-def _health(emu, body):
+def _health(emu, body, req):
     return _answer(200, {"status": "ok", "version": __version__})
 
 
-def _get_faults(emu, body):
+def _get_faults(emu, body, req):
     return _answer(200, emu.faults.as_dict())
 
 
-def _set_faults(emu, body):
+def _set_faults(emu, body, req):
     old = emu.faults.as_dict()
     try:
         emu.faults.update(body)
@@ -120,7 +121,7 @@ def _set_faults(emu, body):
     return _answer(200, emu.faults.as_dict())
 
 
-def _clock(emu, body):
+def _clock(emu, body, req):
     try:
         for k in body:
             if k not in ("advance", "timeScale"):
@@ -138,15 +139,27 @@ def _clock(emu, body):
     return _answer(200, {"simTime": iso(emu.clock.now()), "timeScale": emu.clock.scale})
 
 
-def _journal(emu, body):
-    return _answer(200, {"value": list(emu.journal)})
+def journal_since(journal, total, start):
+    """The entries of `journal` (a deque holding the last ones of `total` appended) from the
+    `start`-th on, as {"value", "next", "missed"}: `next` is the `start` of a call that wants only
+    what comes after; `missed` counts the asked-for entries no longer kept."""
+    first = total - len(journal)                      # the number of the oldest entry kept
+    return {"value": list(itertools.islice(journal, max(0, start - first), None)), "next": total,
+            "missed": max(0, first - start)}
 
 
-def _get_failures(emu, body):
+def _journal(emu, body, req):
+    text = req.q("from", "0")
+    if not re.fullmatch(r"[0-9]{1,15}", text):
+        return _answer(400, {"error": "from must be a non-negative integer, got %r" % (text,)})
+    return _answer(200, journal_since(emu.journal, emu.journal_total, int(text)))
+
+
+def _get_failures(emu, body, req):
     return _answer(200, emu.failures.as_dict())
 
 
-def _set_failures(emu, body):
+def _set_failures(emu, body, req):
     """{"image", "unusable", "startTaskFailed", ...}: one rule (a rule with both shares 0 removes it);
     {"rules": [...]}: every rule; {"seed": N}: the seed of the draws.  Nodes allocated from now on."""
     try:
@@ -226,4 +239,4 @@ def handle(emu, req):
     if handler is None:
         return _answer(404, {"error": "unknown control endpoint %s %s" % (req.method, req.path)})
     with emu.lock:
-        return handler(emu, body)
+        return handler(emu, body, req)

@@ -78,6 +78,7 @@ class Emulator:
         # every write the service applied, answered or not: the ground truth
         # a client's reported outcomes are checked against
         self.journal = collections.deque(maxlen=JOURNAL_MAX)
+        self.journal_total = 0                  # entries ever appended since the reset
 
     def _seed(self, now):
         for section, make in (("pools", lambda a, item: build_pool(self, a, {k: v for k, v in item.items()
@@ -102,6 +103,7 @@ class Emulator:
             self.journal.append({"clientRequestId": req.header("client-request-id"), "method": req.method,
                                  "path": req.path.split("?")[0], "status": resp.status,
                                  "answered": not resp.drop})
+            self.journal_total += 1
 
     def account_for_host(self, host):
         label = host.split(":")[0].split(".")[0].lower()

@@ -8,6 +8,7 @@ Shared Key signer below) and stops it with SIGTERM, checking exit code 0.
 """
 
 import base64
+import collections
 import copy
 import email.utils
 import hashlib
@@ -1734,3 +1735,35 @@ class JournalTests(EmulatorCase):
         self.assertEqual(self.get("p1")["metadata"], [{"name": "a", "value": "1"}])
         self.emu.control("POST", "reset")
         self.assertEqual(self.journal(), [])
+
+
+class JournalFromTests(EmulatorCase):
+    ARGS = ("--time-scale", "1e-9")
+
+    def test_from_gives_only_what_came_after_and_next_carries_on(self):
+        status, body = self.emu.control("GET", "journal")
+        self.assertEqual((status, body), (200, {"value": [], "next": 0, "missed": 0}))
+        self.create("p1")
+        self.create("p2")
+        status, body = self.emu.control("GET", "journal?from=0")
+        self.assertEqual([e["path"] for e in body["value"]], ["/pools", "/pools"])
+        self.assertEqual((body["next"], body["missed"]), (2, 0))
+        self.c.batch("DELETE", "/pools/p1")
+        status, body = self.emu.control("GET", "journal?from=2")
+        self.assertEqual([(e["method"], e["path"]) for e in body["value"]], [("DELETE", "/pools/p1")])
+        self.assertEqual(body["next"], 3)
+        self.assertEqual(self.emu.control("GET", "journal?from=3")[1], {"value": [], "next": 3, "missed": 0})
+        for bad in ("-1", "x", "1.5", ""):
+            status, body = self.emu.control("GET", "journal?from=" + bad)
+            self.assertEqual(status, 400, bad)
+            self.assertIn("from must be a non-negative integer", body["error"])
+        self.emu.control("POST", "reset")
+        self.assertEqual(self.emu.control("GET", "journal?from=3")[1], {"value": [], "next": 0, "missed": 0})
+
+    def test_entries_no_longer_kept_are_counted_as_missed(self):
+        from azbatch_emulator.control import journal_since
+        kept = collections.deque([{"n": 7}, {"n": 8}, {"n": 9}], maxlen=3)    # 10 appended, the last 3 kept
+        self.assertEqual(journal_since(kept, 10, 0), {"value": list(kept), "next": 10, "missed": 7})
+        self.assertEqual(journal_since(kept, 10, 8), {"value": [{"n": 8}, {"n": 9}], "next": 10, "missed": 0})
+        self.assertEqual(journal_since(kept, 10, 10), {"value": [], "next": 10, "missed": 0})
+        self.assertEqual(journal_since(kept, 10, 12), {"value": [], "next": 10, "missed": 0})

@@ -547,6 +547,68 @@ describe("rollouts against the emulator", function()
     assert.equal("1.1.0", pools().us.version)
   end)
 
+  -- a delete whose lost answer leaves the pool gone without a trace is
+  -- "unknown" to the client (PoolNotFound); the step, which found the pool
+  -- there before, settles it as done
+  it("a delete step whose delete says PoolNotFound, outcome unknown, is done (recovered)", function()
+    make_pool("dg", "1.0.0", 1)
+    local Client = require("azbatch.client").Client
+    local lost = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url) })
+    function lost.delete_pool(self, id, o)
+      assert(Client.delete_pool(self, id, o))
+      return nil, "PoolNotFound: The specified pool does not exist. (the pool is gone: ...)",
+        { kind = "api", status = 404, code = "PoolNotFound", outcome = "unknown" }
+    end
+    local rep = assert(rollout.new(lost, { strategy = "blue-green", pools = { "dg" }, image = V2, id = "ro-dg",
+      handover = false, timeouts = FAST, arm = arm, account = ACCOUNT })):run()
+    lost:close()
+    assert.is_table(rep)
+    assert.equal("done", rep.state)
+    local entry
+    for _, e in ipairs(rep.steps) do if e.call == "delete_pool" and e.pool == "dg" then entry = e end end
+    assert.same({ "ok", true }, { entry.outcome, entry.recovered })
+    assert.is_true(gone("dg"))
+    assert.equal("1.1.0", pools()["dg-rodg"].version)
+  end)
+
+  -- found by make soak: the last step done, "done" not taken by the
+  -- service, "failed" (with every step counted) taken; resume then ran no
+  -- step, and said "running" for ever instead of finishing
+  it("a rollout whose every step is done but whose 'done' was never written: resume finishes it", function()
+    make_pool("ud", "1.0.0", 1)
+    local Client = require("azbatch.client").Client
+    local flaky = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url) })
+    local refused = 0
+    function flaky.patch_pool(self, id, props, o)
+      for _, kv in ipairs(props.metadata or {}) do
+        if kv.name == state.STEP_KEY and kv.value:find('"st":"done"', 1, true) and refused == 0 then
+          refused = refused + 1
+          return nil, "TooManyRequests: the request rate is too high", { kind = "api", status = 429,
+            code = "TooManyRequests" }
+        end
+      end
+      return Client.patch_pool(self, id, props, o)
+    end
+    local r = assert(rollout.new(flaky, { strategy = "in-place", pools = { "ud" }, image = V2, id = "ro-ud",
+      timeouts = FAST, arm = arm, account = ACCOUNT }))
+    local ok, msg, err = r:run()
+    flaky:close()
+    assert.is_nil(ok)
+    assert.equal(1, refused)
+    local steps = #err.report.steps
+    assert.matches(("^rollout ro%%-ud: step %d is done, and recording it failed: TooManyRequests"):format(steps), msg)
+    assert.is_true(err.unsaved)
+    local st = rollout.status(batch).rollouts[1]
+    assert.same({ "failed", steps }, { st.state, st.done })
+    local rep = assert(rollout.resume(batch, "ro-ud", { timeouts = FAST }))
+    assert.equal("done", rep.state)
+    assert.same({ "done", steps }, { rollout.status(batch).rollouts[1].state, rollout.status(batch).rollouts[1].done })
+    assert.equal("1.1.0", pools().ud.version)
+    ok, msg, err = rollout.abort(batch, "ro-ud")
+    assert.is_nil(ok)
+    assert.equal("RolloutFinished", err.code, msg)
+  end)
+
   it("resume and abort fail clearly on what they cannot do", function()
     local ok, msg, err = rollout.resume(batch, "ro-none")
     assert.is_nil(ok)
