@@ -222,7 +222,13 @@ end
 function R:run()
   if self.started then error("bad self: this rollout has already run (use rollout.resume)", 2) end
   local steps, why, err = self:plan()
-  if not steps then return nil, why, err end
+  if not steps then
+    -- nothing written: a report with no steps, as every failure of run has
+    self.state = "failed"
+    err = err or {}
+    err.report = self:report()
+    return nil, why, err
+  end
   self.started = true
   self.rec.t0 = now()
   self.owner = state.token()

@@ -382,6 +382,9 @@ describe("rollouts against the emulator", function()
     assert.is_nil(ok)
     assert.equal("rollout: pool nope does not exist", msg)
     assert.equal("PoolNotFound", err.code)
+    -- a run that could not even plan still reports: no steps, nothing written
+    assert.equal("failed", err.report.state)
+    assert.same({}, err.report.steps)
     -- abort puts it back
     assert(rollout.abort(batch, "ro-first", { timeouts = FAST }))
     assert.equal(1, pools().busy.td)
