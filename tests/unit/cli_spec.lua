@@ -293,7 +293,7 @@ describe("azbatch CLI account name", function()
     { "http://127.0.0.1.westeurope.batch.azure.com", nil },
     { "http://localhost:8080", nil },
     { "http://[::1]:8080", nil },
-    { "https://10.0.0.4", nil },
+    { "https://192.0.2.4", nil },
     { "https://acct.batch.azure.com", nil },
     { "https://acct.region.extra.batch.azure.com", nil },
     { "https://acct.westeurope.batch.azure.com.example.net", nil },

@@ -511,7 +511,7 @@ local rows = {
     field = "pool.networkConfiguration.endpointConfiguration",
     msg = "must not be set when publicIPAddressConfiguration.provision is 'nopublicipaddresses'" },
   { "NAT pools: valid", set = { [nw] = { nat("ssh.in-1_", 22, 1000, 1039,
-      { { priority = 150, access = "Allow", sourceAddressPrefix = "10.0.0.0/8",
+      { { priority = 150, access = "Allow", sourceAddressPrefix = "192.0.2.0/24",
           sourcePortRanges = { "22", "100-200" } } }), nat("rdp", 3389, 2000, 2099) } },
     expect = { [nw .. "[1].networkSecurityGroupRules[1].access"] = "allow" } },
   { "NAT pools: required", set = { ["networkConfiguration.endpointConfiguration"] = {} },
