@@ -5,14 +5,6 @@
 local azbatch = require "azbatch"
 local helper = test_helper
 
--- Under tests/asan.sh a CLI child loads core.so with the sanitizers preloaded,
--- and LeakSanitizer's scan of dynamic TLS crashes on this glibc ("Tracer caught
--- signal 11"): the child checks leaks without TLS roots.
-local function sanitizer_env()
-  local lsan = os.getenv("LSAN_OPTIONS")
-  return lsan and ("LSAN_OPTIONS=" .. helper.shq(lsan .. ":use_tls=0") .. " ") or ""
-end
-
 local SUB = "00000000-0000-0000-0000-000000000001"
 local RG = "/subscriptions/" .. SUB .. "/resourceGroups/azbatch-dev/providers"
 local GALLERY = RG .. "/Microsoft.Compute/galleries/devgallery/images/ubuntu2204"
@@ -35,7 +27,7 @@ describe("azbatch CLI custom-image verbs", function()
       .. "-u AZURE_CLIENT_ID -u AZURE_CLIENT_SECRET -u AZURE_AUTHORITY_HOST -u AZURE_RESOURCE_MANAGER_ENDPOINT "
       .. "-u AZURE_BATCH_ACCOUNT_RESOURCE_ID -u AZURE_SUBSCRIPTION_ID -u AZURE_FEDERATED_TOKEN_FILE" }
     for k, v in pairs(vars) do parts[#parts + 1] = ("%s=%s"):format(k, helper.shq(v)) end
-    parts[#parts + 1] = sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch")
+    parts[#parts + 1] = helper.sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch")
     for _, a in ipairs { ... } do parts[#parts + 1] = helper.shq(a) end
     return helper.run(table.concat(parts, " "))
   end

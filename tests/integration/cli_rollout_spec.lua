@@ -6,14 +6,6 @@
 local azbatch = require "azbatch"
 local helper = test_helper
 
--- Under tests/asan.sh a CLI child loads core.so with the sanitizers preloaded,
--- and LeakSanitizer's scan of dynamic TLS crashes on this glibc ("Tracer caught
--- signal 11"): the child checks leaks without TLS roots.
-local function sanitizer_env()
-  local lsan = os.getenv("LSAN_OPTIONS")
-  return lsan and ("LSAN_OPTIONS=" .. helper.shq(lsan .. ":use_tls=0") .. " ") or ""
-end
-
 local GALLERY = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/azbatch-dev/providers"
   .. "/Microsoft.Compute/galleries/devgallery/images/ubuntu2204"
 local V11 = GALLERY .. "/versions/1.1.0"
@@ -31,7 +23,8 @@ describe("azbatch rollout verbs", function()
       AZURE_BATCH_ACCOUNT = helper.DEV_ACCOUNT }
     local parts = { "env -u AZURE_BATCH_ACCESS_KEY -u AZURE_BATCH_ACCOUNT_RESOURCE_ID -u AZURE_SUBSCRIPTION_ID" }
     for k, v in pairs(vars) do parts[#parts + 1] = ("%s=%s"):format(k, helper.shq(v)) end
-    env_prefix = table.concat(parts, " ") .. " " .. sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch")
+    env_prefix = table.concat(parts, " ") .. " " .. helper.sanitizer_env()
+      .. helper.shq(helper.ROOT .. "/scripts/azbatch")
   end)
   teardown(function() if emu then emu.stop() end end)
   before_each(function() helper.control(emu, "reset", {}) end)

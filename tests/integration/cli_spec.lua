@@ -2,14 +2,6 @@
 local azbatch = require "azbatch"
 local helper = test_helper
 
--- Under tests/asan.sh a CLI child loads core.so with the sanitizers preloaded,
--- and LeakSanitizer's scan of dynamic TLS crashes on this glibc ("Tracer caught
--- signal 11"): the child checks leaks without TLS roots.
-local function sanitizer_env()
-  local lsan = os.getenv("LSAN_OPTIONS")
-  return lsan and ("LSAN_OPTIONS=" .. helper.shq(lsan .. ":use_tls=0") .. " ") or ""
-end
-
 local MARKETPLACE = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts"
 
 -- What the emulator has answered so far (its control API is not counted).
@@ -29,7 +21,7 @@ end
 local function cli_env(vars, ...)
   local parts = { "env -u AZURE_BATCH_ACCOUNT -u AZURE_BATCH_ACCESS_KEY -u AZURE_BATCH_ENDPOINT" }
   for k, v in pairs(vars) do parts[#parts + 1] = ("%s=%s"):format(k, helper.shq(v)) end
-  parts[#parts + 1] = sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch")
+  parts[#parts + 1] = helper.sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch")
   for _, a in ipairs { ... } do parts[#parts + 1] = helper.shq(a) end
   return helper.run(table.concat(parts, " "))
 end

@@ -3,14 +3,6 @@
 local cli = require "azbatch.cli"
 local helper = test_helper
 
--- Under tests/asan.sh a CLI child loads core.so with the sanitizers preloaded,
--- and LeakSanitizer's scan of dynamic TLS crashes on this glibc ("Tracer caught
--- signal 11"): the child checks leaks without TLS roots.
-local function sanitizer_env()
-  local lsan = os.getenv("LSAN_OPTIONS")
-  return lsan and ("LSAN_OPTIONS=" .. helper.shq(lsan .. ":use_tls=0") .. " ") or ""
-end
-
 local function has(list, x)
   for _, v in ipairs(list) do if v == x then return true end end
   return false
@@ -64,7 +56,7 @@ describe("azbatch __complete", function()
   end)
 
   it("answers through the launcher, one candidate a line", function()
-    local status, out = helper.run("env " .. sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch")
+    local status, out = helper.run("env " .. helper.sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch")
       .. " __complete pool autoscale ''")
     assert.equal(0, status)
     assert.equal("disable\nenable\nevaluate\n", out)
@@ -78,7 +70,7 @@ describe("scripts/azbatch-completion.bash", function()
     for _, w in ipairs { ... } do words[#words + 1] = helper.shq(w) end
     local script = (". %s; COMP_WORDS=(%s); COMP_CWORD=%d; _azbatch; printf '%%s\\n' \"${COMPREPLY[@]}\"")
       :format(helper.shq(helper.ROOT .. "/scripts/azbatch-completion.bash"), table.concat(words, " "), select("#", ...))
-    local status, out, err = helper.run("env " .. sanitizer_env() .. "bash -c " .. helper.shq(script))
+    local status, out, err = helper.run("env " .. helper.sanitizer_env() .. "bash -c " .. helper.shq(script))
     assert.equal(0, status, err)
     local got = {}
     for line in out:gmatch("[^\n]+") do got[#got + 1] = line end

@@ -2,17 +2,9 @@
 local azbatch = require "azbatch"
 local helper = test_helper
 
--- Under tests/asan.sh a CLI child loads core.so with the sanitizers preloaded,
--- and LeakSanitizer's scan of dynamic TLS crashes on this glibc ("Tracer caught
--- signal 11"): the child checks leaks without TLS roots.
-local function sanitizer_env()
-  local lsan = os.getenv("LSAN_OPTIONS")
-  return lsan and ("LSAN_OPTIONS=" .. helper.shq(lsan .. ":use_tls=0") .. " ") or ""
-end
-
 -- The CLI as a user runs it: scripts/azbatch ARGS...
 local function run_cli(...)
-  local parts = { "env " .. sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch") }
+  local parts = { "env " .. helper.sanitizer_env() .. helper.shq(helper.ROOT .. "/scripts/azbatch") }
   for _, a in ipairs { ... } do parts[#parts + 1] = helper.shq(a) end
   return helper.run(table.concat(parts, " "))
 end
@@ -132,7 +124,7 @@ describe("azbatch CLI (offline)", function()
   end)
 
   it("exits 2 when no endpoint is known", function()
-    local status, _, err = helper.run("env -u AZURE_BATCH_ENDPOINT " .. sanitizer_env()
+    local status, _, err = helper.run("env -u AZURE_BATCH_ENDPOINT " .. helper.sanitizer_env()
       .. helper.shq(helper.ROOT .. "/scripts/azbatch") .. " pool show --pool-id p")
     assert.equal(2, status)
     assert.matches("no Batch account endpoint", err)
