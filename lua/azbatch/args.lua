@@ -37,6 +37,16 @@ local function index(flags)
 end
 M.index = index
 
+--- with(list, flag | {flag, ...}, ...) -> a new list: list's flags, then the others
+function M.with(list, ...)
+  local out = table.move(list, 1, #list, 1, {})
+  for i = 1, select("#", ...) do
+    local x = select(i, ...)
+    if x.name then out[#out + 1] = x else table.move(x, 1, #x, #out + 1, out) end
+  end
+  return out
+end
+
 --- Is `a` something the parser reads as a flag: a known --name[=...], -x, --, -h or --help?
 local function known_flag(a, byname, byshort)
   if a == "--" or a == "-h" or a == "--help" then return true end

@@ -185,6 +185,22 @@ function Ctx:usage_error(msg)
   return EXIT_USAGE
 end
 
+--- ctx:need(o, flag | {flag, ...}, ...) -> true, or false after the usage
+-- error naming the first required flag not given (an empty list counts as not).
+function Ctx:need(o, ...)
+  for i = 1, select("#", ...) do
+    local x = select(i, ...)
+    for _, f in ipairs(x.name and { x } or x) do
+      local v = o[f.key]
+      if v == nil or (type(v) == "table" and #v == 0) then
+        self:usage_error(("--%s is required"):format(f.name))
+        return false
+      end
+    end
+  end
+  return true
+end
+
 function Ctx:warn(msg)
   if not self.o.onlyShowErrors then self.err:write("warning: ", clean(msg), "\n") end
 end

@@ -6,30 +6,11 @@ local azbatch = require "azbatch"
 local body = require "azbatch.cli_body"
 local pool = require "azbatch.cli_pool"
 local output = require "azbatch.cli_output"
+local with = require("azbatch.args").with
 
 local M = {}
 
 local cell = output.cell_text
-
-local function with(list, ...)
-  local out = {}
-  for _, f in ipairs(list) do out[#out + 1] = f end
-  for i = 1, select("#", ...) do
-    local x = select(i, ...)
-    if x.name then out[#out + 1] = x else for _, f in ipairs(x) do out[#out + 1] = f end end
-  end
-  return out
-end
-
-local function need(ctx, o, flags)
-  for _, f in ipairs(flags) do
-    if o[f.key] == nil then
-      ctx:usage_error(("--%s is required"):format(f.name))
-      return false
-    end
-  end
-  return true
-end
 
 -- {==================================================================
 -- preflight
@@ -339,7 +320,7 @@ M.commands = {
       .. "storage account must be in the Batch account's subscription and region (checked first). Needs Entra ID.",
     flags = FROM_VHD,
     run = function(ctx, o)
-      if not need(ctx, o, { FROM_VHD[1], FROM_VHD[2] }) then return 2 end
+      if not ctx:need(o, { FROM_VHD[1], FROM_VHD[2] }) then return 2 end
       return run_arm(ctx, o.name, function(c, opts)
         return c:image_from_vhd { blob = o.blob, name = o.name, os_type = o.osType, resource_group = o.resourceGroup,
           hyperv_generation = o.hypervGeneration, timeout = o.timeout, interval = o.interval, arm = opts.arm,
@@ -355,7 +336,7 @@ M.commands = {
       .. "Batch account's region (one per 600 VMs). Needs Entra ID.",
     flags = PUBLISH,
     run = function(ctx, o)
-      if not need(ctx, o, { PUBLISH[1], PUBLISH[2], PUBLISH[3], PUBLISH[4] }) then return 2 end
+      if not ctx:need(o, { PUBLISH[1], PUBLISH[2], PUBLISH[3], PUBLISH[4] }) then return 2 end
       return run_arm(ctx, o.version, function(c, opts)
         return c:publish_image { source = o.source, gallery = o.gallery, definition = o.definition,
           version = o.version, nodes = o.nodes, replicas = o.replicas, regions = o.regions,
@@ -374,7 +355,7 @@ M.commands = {
       .. "unless given; waits until replication there is complete. Needs Entra ID.",
     flags = REPLICATE,
     run = function(ctx, o)
-      if not need(ctx, o, { REPLICATE[1], REPLICATE[2] }) then return 2 end
+      if not ctx:need(o, { REPLICATE[1], REPLICATE[2] }) then return 2 end
       return run_arm(ctx, "replication", function(c, opts)
         return c:replicate_image { image = o.image, nodes = o.nodes, region = o.region, replicas = o.replicas,
           timeout = o.timeout, interval = o.interval, arm = opts.arm, account = opts.account,

@@ -20,17 +20,6 @@ local NODE_VIEW = { columns = {
 
 local NODE_ID = { name = "node-id", key = "nodeId", kind = "string", metavar = "ID", help = "the node id (required)" }
 
-local function need(ctx, o, ...)
-  for i = 1, select("#", ...) do
-    local f = select(i, ...)
-    if o[f.key] == nil then
-      ctx:usage_error(("--%s is required"):format(f.name))
-      return false
-    end
-  end
-  return true
-end
-
 local commands = {}
 M.commands = commands
 
@@ -40,7 +29,7 @@ commands[#commands + 1] = {
   summary = "List the nodes of a pool. Follows every page.",
   flags = { body.POOL_ID, body.FILTER, body.SELECT },
   run = function(ctx, o)
-    if not need(ctx, o, body.POOL_ID) then return 2 end
+    if not ctx:need(o, body.POOL_ID) then return 2 end
     local c, status = ctx:connect()
     if not c then return status end
     local nodes, msg, e = azbatch.collect(c:list_nodes(o.poolId, { filter = o.filter, select = o.select }))
@@ -55,7 +44,7 @@ commands[#commands + 1] = {
   summary = "Show a node of a pool.",
   flags = { body.POOL_ID, NODE_ID, body.SELECT },
   run = function(ctx, o)
-    if not need(ctx, o, body.POOL_ID, NODE_ID) then return 2 end
+    if not ctx:need(o, body.POOL_ID, NODE_ID) then return 2 end
     local c, status = ctx:connect()
     if not c then return status end
     local node, msg, e = c:get_node(o.poolId, o.nodeId, { select = o.select })
@@ -73,7 +62,7 @@ commands[#commands + 1] = {
     { name = "node-list", key = "nodeList", kind = "list", metavar = "ID", help = "the nodes to remove" },
     body.DEALLOCATION, body.FLAG.resize_timeout, body.JSON_FILE, body.IF_MATCH },
   run = function(ctx, o)
-    if not need(ctx, o, body.POOL_ID) then return 2 end
+    if not ctx:need(o, body.POOL_ID) then return 2 end
     local removal, why = body.build(o, {
       { key = "nodeList", path = "nodeList", convert = function(l) return azbatch.json.array(l) end },
       { key = "nodeDeallocationOption", path = "nodeDeallocationOption" },

@@ -5,6 +5,7 @@
 local azbatch = require "azbatch"
 local body = require "azbatch.cli_body"
 local output = require "azbatch.cli_output"
+local with = require("azbatch.args").with
 
 local M = {}
 
@@ -166,16 +167,6 @@ local function has_wait_only_flags(ctx, o)
     end
   end
   return false
-end
-
-local function with(list, ...)
-  local out = {}
-  for _, f in ipairs(list) do out[#out + 1] = f end
-  for i = 1, select("#", ...) do
-    local x = select(i, ...)
-    if x.name then out[#out + 1] = x else for _, f in ipairs(x) do out[#out + 1] = f end end
-  end
-  return out
 end
 
 --- Was the only problem of a pool body the missing node agent (so that

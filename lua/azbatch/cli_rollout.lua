@@ -152,17 +152,6 @@ local function finish(ctx, o, report, why, err, svg)
   return 0
 end
 
-local function need(ctx, o, flags)
-  for _, f in ipairs(flags) do
-    local v = o[f.key]
-    if v == nil or (type(v) == "table" and #v == 0) then
-      ctx:usage_error(("--%s is required"):format(f.name))
-      return false
-    end
-  end
-  return true
-end
-
 local ROLLOUT_START = {
   name = "rollout start", account = true, default_output = "table",
   usage = "azbatch rollout start --strategy canary|blue-green|rolling|in-place --pool ID[,ID...] --image IMAGE "
@@ -172,7 +161,7 @@ local ROLLOUT_START = {
     .. "plan and changes nothing. Steps are logged on stderr as they end.",
   flags = START,
   run = function(ctx, o)
-    if not need(ctx, o, { START[1], START[2], START[3] }) then return 2 end
+    if not ctx:need(o, { START[1], START[2], START[3] }) then return 2 end
     if o.strategy ~= "canary" and (o.canaryNodes or o.canaryThen or o.keepCanary) then
       return ctx:usage_error("--canary-nodes, --then and --keep-canary go with --strategy canary")
     end
@@ -278,7 +267,7 @@ local function by_id(name, summary, call)
     summary = summary,
     flags = { ID, SVG, TIMEOUTS[1], TIMEOUTS[2], TIMEOUTS[3] },
     run = function(ctx, o)
-      if not need(ctx, o, { ID }) then return 2 end
+      if not ctx:need(o, { ID }) then return 2 end
       local c, status = ctx:connect()
       if not c then return status end
       local aopts, astatus = ctx:arm_opts()
@@ -338,7 +327,7 @@ local ROLLOUT_FORGET = {
   summary = "Remove a finished rollout's records from its pools.",
   flags = { ID },
   run = function(ctx, o)
-    if not need(ctx, o, { ID }) then return 2 end
+    if not ctx:need(o, { ID }) then return 2 end
     local c, status = ctx:connect()
     if not c then return status end
     local ok, why, err = rollout_lib().forget(c, o.id)
