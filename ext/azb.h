@@ -590,11 +590,18 @@ void azb_agentpick_open(lua_State *L);
 /* Needs core.choose_node_agent registered first (azb_agentpick_open). */
 void azb_preflight_open(lua_State *L);
 
+/* Image reference kinds: what core.image_kind says (azb_image.c) and what
+** facts.image.kind names for preflight and the node agent chooser. */
+enum { K_MARKET, K_GVERSION, K_GLATEST, K_MANAGED, K_SHARED, K_COMMUNITY,
+       K_VHD, K_NKINDS };
+extern const char *const azb_image_kinds[K_NKINDS + 1];      /* NULL-ended */
+
 /* Reading facts tables, raw (azb_facts.c); t = 0 is an absent table. */
 int azb_facts_get(lua_State *L, int t, const char *k);        /* pushes; type */
 azb_span azb_facts_str(lua_State *L, int t, const char *k);   /* string or {0} */
 int azb_facts_sub(lua_State *L, int t, const char *k);        /* pushed index or 0 */
 int azb_facts_table(lua_State *L, const char *k, int optional);  /* facts at 1 */
+int azb_facts_image_kind(lua_State *L, int img);  /* img.kind as K_*; raises */
 
 /* }====================================================== */
 

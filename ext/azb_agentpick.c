@@ -17,14 +17,6 @@
 
 enum { OS_UNKNOWN, OS_LINUX, OS_WINDOWS };
 
-enum { K_MARKET, K_GVERSION, K_GLATEST, K_MANAGED, K_SHARED, K_COMMUNITY,
-       K_VHD };
-
-static const char *const kind_names[] = {
-  "marketplace", "gallery_version", "gallery_latest", "managed_image",
-  "shared_gallery", "community_gallery", "vhd", NULL
-};
-
 /* One entry of GET /supportedimages, as spans into the facts. */
 typedef struct entry {
   azb_span sku, pub, offer, isku;
@@ -341,21 +333,11 @@ static void read_tags(pick *p, int res, const char *where) {
 static void read_facts(pick *p) {
   lua_State *L = p->L;
   int img, si, def, ver, mi;
-  azb_span kind;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   luaL_checkstack(L, 24, NULL);
   img = azb_facts_table(L, "image", 0);
-  kind = azb_facts_str(L, img, "kind");
-  p->kind = -1;
-  for (int k = 0; kind.p != NULL && kind_names[k] != NULL; k++)
-    if (strlen(kind_names[k]) == kind.n &&
-        memcmp(kind_names[k], kind.p, kind.n) == 0)
-      p->kind = k;
-  if (p->kind < 0)
-    luaL_argerror(L, 1, "facts.image.kind: expected one of 'marketplace', "
-                  "'gallery_version', 'gallery_latest', 'managed_image', "
-                  "'shared_gallery', 'community_gallery', 'vhd'");
+  p->kind = azb_facts_image_kind(L, img);
   p->pub = azb_facts_str(L, img, "publisher");
   p->offer = azb_facts_str(L, img, "offer");
   p->sku = azb_facts_str(L, img, "sku");

@@ -3,7 +3,14 @@
 ** chooser judge (plain Lua tables gathered from ARM and the data plane).
 ** Raw reads only: a facts table is data, never an object with metamethods.
 */
+#include <string.h>
+
 #include "azb.h"
+
+const char *const azb_image_kinds[K_NKINDS + 1] = {
+  "marketplace", "gallery_version", "gallery_latest", "managed_image",
+  "shared_gallery", "community_gallery", "vhd", NULL
+};
 
 /* Push t[k] (raw) and return its type. */
 int azb_facts_get(lua_State *L, int t, const char *k) {
@@ -50,4 +57,18 @@ int azb_facts_table(lua_State *L, const char *k, int optional) {
   luaL_checkstack(L, 4, NULL);
   return luaL_argerror(L, 1, lua_pushfstring(L, "facts.%s: table expected, "
                        "got %s", k, luaL_typename(L, -1)));
+}
+
+/* facts.image.kind (img: the image table's index) as a K_* value; any
+** other value is misuse and raises. */
+int azb_facts_image_kind(lua_State *L, int img) {
+  azb_span kind = azb_facts_str(L, img, "kind");
+  for (int k = 0; kind.p != NULL && k < K_NKINDS; k++)
+    if (strlen(azb_image_kinds[k]) == kind.n &&
+        memcmp(azb_image_kinds[k], kind.p, kind.n) == 0)
+      return k;
+  return luaL_argerror(L, 1, "facts.image.kind: expected one of "
+                       "'marketplace', 'gallery_version', 'gallery_latest', "
+                       "'managed_image', 'shared_gallery', "
+                       "'community_gallery', 'vhd'");
 }

@@ -334,13 +334,8 @@ void azb_image_check(azb_vctx *v, int idx) {
 ** =======================================================
 */
 
-enum { K_MARKET, K_GVERSION, K_GLATEST, K_MANAGED, K_SHARED, K_COMMUNITY,
-       K_INVALID };
-
-static const char *const kind_names[] = {
-  "marketplace", "gallery_version", "gallery_latest", "managed_image",
-  "shared_gallery", "community_gallery"
-};
+/* not a reference this module reads (a VHD is preflight's kind only) */
+#define K_INVALID K_NKINDS
 
 /* t[k] when it is a string (anchored by t), else NULL */
 const char *azb_image_field(lua_State *L, int idx, const char *k, size_t *n) {
@@ -412,7 +407,7 @@ static void push_urn(lua_State *L, int idx) {
 /* ref:kind() -> "marketplace" | "gallery_version" | "gallery_latest" | ... */
 static int ref_kind(lua_State *L) {
   azb_armid id;
-  lua_pushstring(L, kind_names[check_ref(L, &id)]);
+  lua_pushstring(L, azb_image_kinds[check_ref(L, &id)]);
   return 1;
 }
 
@@ -421,7 +416,7 @@ static int ref_parts(lua_State *L) {
   azb_armid id;
   int k = check_ref(L, &id);
   lua_createtable(L, 0, 6);
-  lua_pushstring(L, kind_names[k]);
+  lua_pushstring(L, azb_image_kinds[k]);
   lua_setfield(L, -2, "kind");
   if (k == K_MARKET) {
     for (int f = F_PUBLISHER; f <= F_VERSION; f++) {

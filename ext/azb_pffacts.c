@@ -11,11 +11,6 @@
 
 #define LIST_MAX        100000         /* entries of a list read */
 
-static const char *const kind_names[] = {
-  "marketplace", "gallery_version", "gallery_latest", "managed_image",
-  "shared_gallery", "community_gallery", "vhd", NULL
-};
-
 const char *const azb_pf_fact_names[NFACTS] = {
   "account", "usage", "image_definition", "image_version", "image_versions",
   "managed_image", "vm_size", "supported_images", "storage_account"
@@ -91,16 +86,7 @@ static void read_unread(pf *c) {
 
 static void read_image(pf *c, int img) {
   lua_State *L = c->L;
-  azb_span kind = azb_facts_str(L, img, "kind");
-  c->kind = -1;
-  for (int k = 0; kind.p != NULL && kind_names[k] != NULL; k++)
-    if (strlen(kind_names[k]) == kind.n &&
-        memcmp(kind_names[k], kind.p, kind.n) == 0)
-      c->kind = k;
-  if (c->kind < 0)
-    luaL_argerror(L, 1, "facts.image.kind: expected one of 'marketplace', "
-                  "'gallery_version', 'gallery_latest', 'managed_image', "
-                  "'shared_gallery', 'community_gallery', 'vhd'");
+  c->kind = azb_facts_image_kind(L, img);
   c->img_id = azb_facts_str(L, img, "id");
   c->img_sub = azb_pf_id_subscription(c->img_id);
   if (c->img_sub.p == NULL)

@@ -38,9 +38,6 @@
 
 enum { SEV_ERROR, SEV_WARNING, SEV_INFO, NSEV };
 
-enum { K_MARKET, K_GVERSION, K_GLATEST, K_MANAGED, K_SHARED, K_COMMUNITY,
-       K_VHD };
-
 enum { OS_UNKNOWN, OS_LINUX, OS_WINDOWS };
 
 /* Facts that may be unread, by their name in facts and facts.unread. */
