@@ -117,12 +117,6 @@ local EVALUATE_VIEW = { columns = {
 -- Helpers
 -- ===================================================================
 
-local function need_pool_id(ctx, o)
-  if o.poolId then return true end
-  ctx:usage_error("--pool-id is required")
-  return false
-end
-
 -- The pool as it is now, for verbs that print it after a change.
 local function show_pool(ctx, c, id)
   local pool, why, e = c:get_pool(id)
@@ -258,7 +252,7 @@ command {
   summary = "Show a pool. Prints the pool as the service returns it.",
   flags = { POOL_ID, body.SELECT, body.EXPAND },
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     local c, status = ctx:connect()
     if not c then return status end
     local pool, msg, e = c:get_pool(o.poolId, { select = o.select, expand = o.expand })
@@ -291,7 +285,7 @@ command {
       help = "accepted for az compatibility; azbatch never prompts" },
     WAIT, body.WAIT_FLAGS[1], body.WAIT_FLAGS[2] },
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     if has_wait_only_flags(ctx, o) then return 2 end
     local c, status = ctx:connect()
     if not c then return status end
@@ -317,7 +311,7 @@ command {
     { name = "abort", key = "abort", kind = "flag", help = "stop the pool's current resize (takes no target)" },
     WAIT, body.WAIT_FLAGS),
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     local resize
     if o.abort then
       for _, f in ipairs(RESIZE_FLAGS) do
@@ -373,7 +367,7 @@ command {
   flags = with({ POOL_ID,
     { name = "deleted", key = "deleted", kind = "flag", help = "wait until the pool is gone" } }, body.WAIT_FLAGS),
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     if o.deleted and (o.nodes or o.maxUnusable or o.maxStartTaskFailed) then
       return ctx:usage_error("--deleted waits for the pool to go and takes no --nodes, --max-unusable or "
         .. "--max-start-task-failed")
@@ -393,7 +387,7 @@ command {
     .. "pool's whole start task. Some properties change only on an empty pool. Prints the pool.",
   flags = with({ POOL_ID }, body.SET, body.REMOVED_FLAGS[1], body.REMOVED_FLAGS[4], body.JSON_FILE, IF_MATCH),
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     local b, why = body.build(o, body.SET, { what = "the pool update body" })
     if not b then return ctx:fail(why) end
     if next(b) == nil then
@@ -418,7 +412,7 @@ command {
     .. "is not given is removed. Prints the pool.",
   flags = with({ POOL_ID }, body.RESET, body.REMOVED_FLAGS[1], body.JSON_FILE),
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     local b, why = body.build(o, body.RESET, { what = "the pool properties body" })
     if not b then return ctx:fail(why) end
     b.metadata = b.metadata or azbatch.json.array {}
@@ -440,7 +434,7 @@ command {
   summary = "Turn on autoscale (or change its formula). The service evaluates the formula at once. Prints the pool.",
   flags = { POOL_ID, F.formula, F.interval, IF_MATCH },
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     local settings = { autoScaleFormula = o.autoScaleFormula,
       autoScaleEvaluationInterval = o.autoScaleEvaluationInterval }
     local ok, why, e = azbatch.validate("pool.enableautoscale", settings)
@@ -459,7 +453,7 @@ command {
   summary = "Turn off autoscale; the pool keeps its current targets. Prints the pool.",
   flags = { POOL_ID },
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     local c, status = ctx:connect()
     if not c then return status end
     local res, msg, e = c:disable_autoscale(o.poolId)
@@ -476,7 +470,7 @@ command {
   flags = { POOL_ID, { name = "auto-scale-formula", key = "autoScaleFormula", kind = "string", metavar = "FORMULA",
     help = "the formula to evaluate (required)" } },
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     if not o.autoScaleFormula then return ctx:usage_error("--auto-scale-formula is required") end
     local ok, why, e = azbatch.validate("pool.evaluateautoscale", { autoScaleFormula = o.autoScaleFormula })
     if not ok then return ctx:fail(why, e) end
@@ -508,7 +502,7 @@ command {
   summary = "Print true when the pool exists, false otherwise.",
   flags = { POOL_ID },
   run = function(ctx, o)
-    if not need_pool_id(ctx, o) then return 2 end
+    if not ctx:need(o, POOL_ID) then return 2 end
     local c, status = ctx:connect()
     if not c then return status end
     local exists, msg, e = c:pool_exists(o.poolId)
