@@ -196,7 +196,7 @@ end
 --- One line per step, for a terminal.
 function M.text(report)
   local lines = { ("rollout %s (%s): %s%s"):format(report.id, report.strategy, report.state,
-    report.rolled_back and ", rolled back" or "") }
+    report.rolled_back and report.state ~= "rolled_back" and ", rolled back" or "") }
   local t0 = report.started or 0
   local function row(st)
     lines[#lines + 1] = ("%4s  %-9s %7.1fs %7.1fs  %s%s"):format(st.n, st.outcome or "-", (st.start or t0) - t0,

@@ -437,6 +437,11 @@ describe("the report", function()
     assert.matches("^rollout ro%-1 %(rolling%): done\n", text)
     assert.matches("\n   2  failed%s+1%.0s%s+20%.0s  wait  %(NodesUnusable%)\n", text)
     assert.matches("  rollback:\n  %-1  ok", text)
+    -- rolled back once in the header, whether its state says it or not
+    local rb = setmetatable({ state = "rolled_back", rolled_back = true }, { __index = rep })
+    assert.matches("^rollout ro%-1 %(rolling%): rolled_back\n", rollout.text(rb))
+    rb.state = "aborted"
+    assert.matches("^rollout ro%-1 %(rolling%): aborted, rolled back\n", rollout.text(rb))
   end)
 
   it("counts nodes from a node-counts row, dedicated and low-priority together", function()
