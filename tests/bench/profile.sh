@@ -4,7 +4,8 @@
 #   - per signed GET over keep-alive: azbatch (bench.lua seq) and the C
 #     libcurl loop (curl_loop.c), each as the difference between a run of
 #     LO and one of HI requests, so start-up cancels out;
-#   - azbatch's top functions per request (inclusive), from the same pair;
+#   - azbatch's top functions per request, from the same pair run by
+#     lua_named (liblua5.4.a linked in, so Lua's own functions have names);
 #   - one CLI `pool show` from a cold process, against one `curl` of the
 #     same signed request (whole process, start-up included).
 # usage: tests/bench/profile.sh [TOP]      (PROFILE_LO=20 PROFILE_HI=220)
@@ -20,6 +21,8 @@ make --no-print-directory all >/dev/null || exit 1
 OUT=build/profile
 mkdir -p "$OUT"
 cc -O2 -g -o build/curl_loop tests/bench/curl_loop.c $(pkg-config --cflags --libs libcurl libcrypto) || exit 1
+LUA_A=$(pkg-config --variable=libdir lua5.4)/liblua5.4.a
+cc -O2 -g -Wl,-E $(pkg-config --cflags lua5.4) -o build/lua_named tests/bench/lua_named.c "$LUA_A" -lm -ldl || exit 1
 LOG=$(mktemp)
 python3 scripts/azbatch-emulator --port 0 >"$LOG" 2>/dev/null &
 EMU=$!
@@ -41,6 +44,8 @@ cg() {
 
 L_LO=$(cg lua-lo lua5.4 tests/bench/bench.lua seq "$URL" "$LO")
 L_HI=$(cg lua-hi lua5.4 tests/bench/bench.lua seq "$URL" "$HI")
+cg named-lo build/lua_named tests/bench/bench.lua seq "$URL" "$LO" >/dev/null
+cg named-hi build/lua_named tests/bench/bench.lua seq "$URL" "$HI" >/dev/null
 C_LO=$(cg curl-lo build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$LO")
 C_HI=$(cg curl-hi build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$HI")
 
@@ -86,24 +91,25 @@ def table(name, inclusive):
     fns = {}
     for line in txt.splitlines():
         m = re.match(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S*?):(\S+)(?:\s+\[(.*)\])?$", line)
-        if not m or m.group(3).startswith("0x") or "(below main)" in line:
-            continue      # lua5.4 is stripped: its functions have no names
+        if not m or "(below main)" in line:
+            continue
         fn = m.group(3).split("'")[0]                 # f'2: a recursive call of f
         obj = (m.group(4) or "").rsplit("/", 1)[-1]
         key = "%s [%s]" % (fn, obj) if obj else fn
         fns[key] = max(fns.get(key, 0), int(m.group(1).replace(",", "")))
     return fns
-SKIP = ("_dl_catch", "lua_pcallk", "__libc_start", "lua_callk", "luaD_", "main")
+SKIP = ("_dl_catch", "lua_pcallk", "__libc_start", "lua_callk", "luaD_", "main", "luaV_execute", "luaL_dofilex",
+        "docall", "ccall", "f_call", "0x")
 for inclusive in (True, False):
-    a, b = table("lua-lo", inclusive), table("lua-hi", inclusive)
+    a, b = table("named-lo", inclusive), table("named-hi", inclusive)
     rows = sorted((((b[k] - a.get(k, 0)) / n, k) for k in b), reverse=True)
-    print("azbatch, %s instructions per request (top %d; lua5.4's own are unnamed):"
+    print("azbatch, %s instructions per request (top %d):"
           % ("inclusive" if inclusive else "exclusive", top))
     shown = 0
     for v, k in rows:
         if shown >= top or v < 300:
             break
-        if k.startswith(SKIP):
+        if inclusive and k.startswith(SKIP) or k.startswith("0x"):
             continue
         print("  %8.0f  %s" % (v, k[:100]))
         shown += 1
