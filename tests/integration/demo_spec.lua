@@ -8,7 +8,10 @@ describe("make demo", function()
   it("runs the canary then blue-green story end to end and stops its emulator", function()
     local svg = helper.ROOT .. "/build/demo-rollout.svg"
     os.remove(svg)
-    local status, out, err = helper.run("env DEMO_TIME_SCALE=20 sh " .. helper.shq(helper.ROOT .. "/scripts/demo.sh"))
+    -- without the sanitizer preload of make asan: mktemp and python3 leak under it (exit 23);
+    -- the CLI specs run the CLI the same way (helper)
+    local status, out, err = helper.run("env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS DEMO_TIME_SCALE=20 sh "
+      .. helper.shq(helper.ROOT .. "/scripts/demo.sh"))
     assert.equal(0, status, err .. out)
     assert.matches("== 1%. A mistake caught before anything is sent.-nodeAgentSKUId", out .. err)
     assert.matches("gallery replicas%s+5", out)
@@ -30,7 +33,7 @@ describe("make demo", function()
     assert.matches("^<svg", f:read("a"))
     f:close()
     -- no emulator of the demo's left running
-    local _, ps = helper.run("ps -eo args")
+    local _, ps = helper.run("env -u LD_PRELOAD ps -eo args")   -- ps hangs under the preload
     assert.not_matches("azbatch%-emulator %-%-host 127%.0%.0%.1 %-%-port 0 %-%-time%-scale 20", ps)
   end)
 end)
