@@ -36,7 +36,7 @@ HOST_SRCS = scripts/examples/host/azbatch_host.c scripts/examples/host/host_even
 DEB_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
            lua-busted lua-check luarocks python3 pkg-config gcc make curl
 
-.PHONY: all deps host test check lint unit asan valgrind fuzz bench demo install clean interop bench-peers soak
+.PHONY: all deps host test check lint unit asan valgrind fuzz bench demo install clean interop bench-peers soak profile
 
 all: $(MODULE)
 
@@ -106,6 +106,11 @@ soak: deps all
 
 bench: deps all
 	@sh tests/bench/run.sh
+
+# Instructions per signed GET under callgrind, against the C libcurl loop,
+# with the top functions (tests/bench/profile.sh; needs valgrind).
+profile: deps all
+	@sh tests/bench/profile.sh
 
 # azbatch beside az, the Node SDK and the Python SDK, against one emulator;
 # installs them on request (docs/benchmarks.md). Not part of 'test'.

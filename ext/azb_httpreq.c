@@ -297,9 +297,10 @@ int azb_http_start(lua_State *L, int hidx, int bodyidx,
     /* headers libcurl would add by itself (Expect: 100-continue, a form
     ** Content-Type on POST, "Accept: any") are dropped unless given:
     ** "Name:" with no value tells libcurl not to send its own */
-    const char *drop[3] = { "Expect:", "Content-Type:", "Accept:" };
-    const char *names[3] = { "Expect", "Content-Type", "Accept" };
-    for (int i = 0; i < 3; i++) {
+    const char *drop[3] = { "Accept:", "Expect:", "Content-Type:" };
+    const char *names[3] = { "Accept", "Expect", "Content-Type" };
+    /* without a body libcurl adds neither Expect nor Content-Type */
+    for (int i = 0; i < (body != NULL ? 3 : 1); i++) {
       struct curl_slist *s;
       if (find_header(hs, nh, names[i]) != NULL)
         continue;

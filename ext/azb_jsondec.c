@@ -5,6 +5,7 @@
 ** null as core.null; nesting is bounded. A problem is a fail naming
 ** the byte where it is.
 */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -132,12 +133,28 @@ static int unescape(jdec *d, const unsigned char *s, size_t n) {
   return 1;
 }
 
+/* Bytes a string's scan steps over at once: printable ASCII but '"', '\\' */
+#define P8 1, 1, 1, 1, 1, 1, 1, 1
+#define Z8 0, 0, 0, 0, 0, 0, 0, 0
+static const unsigned char plain[256] = {
+  Z8, Z8, Z8, Z8,                                       /* 0x00-0x1f */
+  1, 1, 0, 1, 1, 1, 1, 1, P8,                           /* 0x20-0x2f: not '"' */
+  P8, P8, P8, P8,                                       /* 0x30-0x4f */
+  P8, 1, 1, 1, 1, 0, 1, 1, 1,                           /* 0x50-0x5f: not '\\' */
+  P8, P8, P8, P8,                                       /* 0x60-0x7f */
+  Z8, Z8, Z8, Z8, Z8, Z8, Z8, Z8, Z8, Z8, Z8, Z8, Z8, Z8, Z8, Z8
+};
+#undef P8
+#undef Z8
+
 /* The string at d->p (its '"'); pushes it. */
 static int dec_string(jdec *d) {
   const unsigned char *start = ++d->p, *p = start, *end = d->end;
   int escapes = 0;
   for (;;) {
     unsigned c;
+    while (p < end && plain[*p])
+      p++;
     if (p >= end)
       return derr(d, end, "unterminated string");
     c = *p;
@@ -350,33 +367,82 @@ static int next_item(jdec *d, int close, int first) {
   return -1;
 }
 
-static int dec_array(jdec *d) {
+/*
+** Items wait on the stack (up to PENDING_MAX) until the container ends,
+** so its table is made at its size once: growing it key by key rehashes
+** it at every power of two. Past that it grows as usual.
+*/
+#define PENDING_MAX 64
+
+/* The n items above base into a new table at base + 1 (the stack top). */
+static void array_flush(jdec *d, int base, int n) {
   lua_State *L = d->L;
-  lua_Integer n = 0;
-  if (!open_container(d))
-    return 0;
-  lua_newtable(L);
+  lua_createtable(L, n, 0);
   lua_pushvalue(L, d->arraymt);
   lua_setmetatable(L, -2);
-  if (next_item(d, ']', 1) == 0)
-    return 1;
-  do {
-    if (!dec_value(d))
-      return 0;
-    lua_rawseti(L, -2, ++n);
-  } while (next_item(d, ']', 0) > 0);
-  return d->why == NULL;
+  lua_insert(L, base + 1);
+  for (int i = n; i > 0; i--)   /* each pops the top: item i */
+    lua_rawseti(L, base + 1, i);
 }
 
-/* Duplicate keys: the last one wins, as in most decoders. */
-static int dec_object(jdec *d) {
+static int dec_array(jdec *d) {
   lua_State *L = d->L;
+  int base, n = 0, t = 0, r;
   if (!open_container(d))
     return 0;
-  lua_newtable(L);
-  if (next_item(d, '}', 1) == 0)
-    return 1;
-  do {
+  base = lua_gettop(L);
+  r = next_item(d, ']', 1);
+  while (r > 0) {
+    if (t == 0 && !lua_checkstack(L, 4))
+      return derr(d, d->p, "nested too deeply");
+    if (!dec_value(d))
+      return 0;
+    if (n == INT_MAX)
+      return derr(d, d->p, "array too long");
+    n++;
+    if (t != 0)
+      lua_rawseti(L, t, n);
+    else if (n == PENDING_MAX) {
+      array_flush(d, base, n);
+      t = base + 1;
+    }
+    r = next_item(d, ']', 0);
+  }
+  if (r < 0)
+    return 0;
+  if (t == 0)
+    array_flush(d, base, n);
+  return 1;
+}
+
+/* The n key/value pairs above base into a new table at base + 1, in
+** order, so that of duplicate keys the last one wins, as in most decoders. */
+static void object_flush(jdec *d, int base, int n) {
+  lua_State *L = d->L;
+  int t;
+  lua_createtable(L, 0, n);
+  if (n == 0)
+    return;
+  t = lua_gettop(L);
+  for (int i = 0; i < n; i++) {
+    lua_pushvalue(L, base + 1 + 2 * i);
+    lua_pushvalue(L, base + 2 + 2 * i);
+    lua_rawset(L, t);
+  }
+  lua_replace(L, base + 1);
+  lua_settop(L, base + 1);
+}
+
+static int dec_object(jdec *d) {
+  lua_State *L = d->L;
+  int base, n = 0, t = 0, r;
+  if (!open_container(d))
+    return 0;
+  base = lua_gettop(L);
+  r = next_item(d, '}', 1);
+  while (r > 0) {
+    if (t == 0 && !lua_checkstack(L, 6))
+      return derr(d, d->p, "nested too deeply");
     skip_ws(d);
     if (d->p >= d->end || *d->p != '"')
       return dunexpected(d, d->p);
@@ -388,9 +454,19 @@ static int dec_object(jdec *d) {
     d->p++;
     if (!dec_value(d))
       return 0;
-    lua_rawset(L, -3);
-  } while (next_item(d, '}', 0) > 0);
-  return d->why == NULL;
+    if (t != 0)
+      lua_rawset(L, t);
+    else if (++n == PENDING_MAX) {
+      object_flush(d, base, n);
+      t = base + 1;
+    }
+    r = next_item(d, '}', 0);
+  }
+  if (r < 0)
+    return 0;
+  if (t == 0)
+    object_flush(d, base, n);
+  return 1;
 }
 
 static int literal(jdec *d, const char *word, size_t n) {

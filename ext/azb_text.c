@@ -322,6 +322,15 @@ static int text_sanitize(lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 2, AZB_TEXT_MAX);
   luaL_Buffer b;
   luaL_argcheck(L, max >= 4 && max <= 1 << 20, 2, "must be in [4, 1048576]");
+  if (len <= (size_t)max) {   /* printable ASCII comes back as it is */
+    size_t i = 0;
+    while (i < len && s[i] >= 0x20 && s[i] < 0x7F)
+      i++;
+    if (i == len) {
+      lua_settop(L, 1);
+      return 1;
+    }
+  }
   /* the output is never longer than the input, nor than 'max' */
   n = len < (size_t)max ? len : (size_t)max;
   n = azb_text_clean(s, len, luaL_buffinitsize(L, &b, n), (size_t)max);

@@ -177,20 +177,31 @@ local function check_open(self, level)
 end
 M.check_open = check_open
 
+-- "api-version=..." for each version seen: the query of most requests.
+local API_QUERY = setmetatable({}, { __index = function(t, v)
+  local q = "api-version=" .. core.url_encode(v)
+  t[v] = q
+  return q
+end })
+
 -- Query string with names as given and values percent-encoded; arrays
 -- ($select, $expand) comma-joined; integers written as integers. The
 -- client's api-version unless the query names its own.
 local function query_string(query, api_version)
+  if query == nil or next(query) == nil then
+    if not api_version then error("bad query: the api-version is missing (ARM calls name their own)", 4) end
+    return API_QUERY[api_version]
+  end
   local names = {}
-  for k in pairs(query or {}) do
+  for k in pairs(query) do
     if type(k) ~= "string" then error("bad query: names must be strings", 4) end
     names[#names + 1] = k
   end
   table.sort(names)
   local parts = {}
-  if not (query and query["api-version"] ~= nil) then
+  if query["api-version"] == nil then
     if not api_version then error("bad query: the api-version is missing (ARM calls name their own)", 4) end
-    parts[1] = "api-version=" .. core.url_encode(api_version)
+    parts[1] = API_QUERY[api_version]
   end
   for _, k in ipairs(names) do
     local v = query[k]
@@ -244,6 +255,20 @@ local function api_error(status, headers, body, attempts)
 end
 M.api_error = api_error
 
+-- The table http:start reads for this client's requests: what never
+-- changes filled in once, the rest set before each start (http:start reads
+-- it during the call and keeps nothing of it).
+local function start_table(self)
+  local t = self.start_req
+  if t == nil then
+    local net = self.net
+    t = { origin = self.origin, connect_timeout = net.connect_timeout, ca_file = net.ca_file,
+      ca_path = net.ca_path, user_agent = net.user_agent, max_response = net.max_response, verbose = net.verbose }
+    self.start_req = t
+  end
+  return t
+end
+
 local REQUEST_OPTS = check.set { "query", "body", "kind", "headers", "if_match", "if_none_match", "ok",
   "timeout", "retry", "url", "fresh_connect" }
 local METHODS = check.set { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" }
@@ -293,18 +318,19 @@ function Client:request(method, path, opts)
   local started = core.now()
   local mutating = method ~= "GET" and method ~= "HEAD"
   local maybe_applied = false                 -- an earlier attempt may have taken effect
-  local net = self.net
+  local shared_key = credential.is_shared_key(self.credential)
+  local extra = opts.headers
   local attempt = 0
   while true do
     attempt = attempt + 1
     local headers = self.profile.headers(client_request_id)
     if body then headers["Content-Type"] = self.profile.content_type end
-    headers["If-Match"] = opts.if_match
-    headers["If-None-Match"] = opts.if_none_match
-    for k, v in pairs(opts.headers or {}) do headers[k] = v end
+    if opts.if_match ~= nil then headers["If-Match"] = opts.if_match end
+    if opts.if_none_match ~= nil then headers["If-None-Match"] = opts.if_none_match end
+    if extra then for k, v in pairs(extra) do headers[k] = v end end
     local auth, scope = self.credential, nil
     local why, err
-    if not credential.is_shared_key(auth) then
+    if not shared_key then
       scope = self.scope
       auth, why, err = credential.ensure(self.credential, scope, self.http)
       if self.closed then return nil, "request: " .. closed_msg(self), { kind = "transport", cancelled = true } end
@@ -325,12 +351,13 @@ function Client:request(method, path, opts)
       end
     end
     do
+      local start = start_table(self)
+      start.method, start.url, start.headers, start.body = method, url, headers, body
+      start.auth, start.scope, start.timeout = auth, scope, opts.timeout or self.net.timeout
+      start.fresh_connect = opts.fresh_connect
       local req
-      req, why, err = self.http:start { method = method, url = url, headers = headers, body = body,
-        origin = self.origin, auth = auth, scope = scope, timeout = opts.timeout or net.timeout,
-        connect_timeout = net.connect_timeout, ca_file = net.ca_file, ca_path = net.ca_path,
-        user_agent = net.user_agent, max_response = net.max_response, verbose = net.verbose,
-        fresh_connect = opts.fresh_connect }
+      req, why, err = self.http:start(start)
+      start.headers, start.body, start.auth = nil, nil, nil   -- keep nothing alive
       if not req then return nil, why, err end
       self.inflight[req] = true
       parallel.await(self.http, req)
@@ -347,8 +374,9 @@ function Client:request(method, path, opts)
         local resp = { status = status, headers = rheaders, request_id = clean(rheaders["request-id"], 128),
           client_request_id = clean(rheaders["client-request-id"], 128) or client_request_id,
           etag = rheaders["etag"], attempts = attempt, maybe_applied = maybe_applied or (mutating and resent) }
-        if rbody ~= "" and (rheaders["content-type"] or ""):find("json", 1, true) then
-          local value, jwhy = json.decode(rbody)
+        local ctype = rheaders["content-type"]
+        if rbody ~= "" and ctype and ctype:find("json", 1, true) then
+          local value, jwhy = core.json_decode(rbody)
           if value == nil then
             local e = { kind = "api", code = "InvalidResponse", status = status, request_id = resp.request_id,
               attempts = attempt }
@@ -362,7 +390,7 @@ function Client:request(method, path, opts)
       -- failure: retry or report
       local fail_msg, fail_err
       if status then
-        if status == 401 and not credential.is_shared_key(self.credential) and attempt == 1 then
+        if status == 401 and not shared_key and attempt == 1 then
           -- a token revoked or expired early: fetch a fresh one once
           if self.credential.clear then self.credential:clear() end
         end
@@ -379,7 +407,7 @@ function Client:request(method, path, opts)
         or status == 500 or status == 502 or status == 503 or status == 504 or status == 408)
       maybe_applied = maybe_applied or (mutating and resent)
       local again = (retry.retryable(status, fail_err) or (status == 401 and attempt == 1
-        and not credential.is_shared_key(self.credential)))
+        and not shared_key))
       local delay = again and retry.delay(policy, attempt, status and fail_err.retry_after)
       if not again or attempt >= policy.max_attempts or core.now() - started + delay > policy.max_elapsed then
         if this_maybe then fail_err.outcome = "unknown" end

@@ -179,8 +179,10 @@ local GET_OPTS = set { "select", "expand", "timeout", "if_none_match" }
 function Client:get_pool(id, opts)
   check.id(id, 1, "get_pool")
   opts = check.options(opts, 2, "get_pool", GET_OPTS)
-  return self:request("GET", pool_path(id), { query = { ["$select"] = opts.select, ["$expand"] = opts.expand },
-    timeout = opts.timeout, if_none_match = opts.if_none_match })
+  local query = (opts.select ~= nil or opts.expand ~= nil) and { ["$select"] = opts.select, ["$expand"] = opts.expand }
+    or nil
+  return self:request("GET", pool_path(id),
+    { query = query, timeout = opts.timeout, if_none_match = opts.if_none_match })
 end
 
 local LIST_POOLS_OPTS = set { "filter", "select", "expand", "maxresults" }

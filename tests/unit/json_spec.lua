@@ -324,6 +324,26 @@ describe("json_decode", function()
     decodes('{"a":1,"a":2}', { a = 2 })
   end)
 
+  -- a container's first 64 items wait on the stack, the rest go in directly
+  for _, n in ipairs { 63, 64, 65, 200 } do
+    it(("objects and arrays of %d items, duplicates on either side of the 64th"):format(n), function()
+      local keys, items, want, arr = {}, {}, {}, {}
+      for i = 1, n do
+        keys[i] = ('"k%d":%d'):format(i, i)
+        items[i] = tostring(i)
+        want["k" .. i], arr[i] = i, i
+      end
+      keys[#keys + 1] = '"k1":-1'
+      keys[#keys + 1] = ('"k%d":-2'):format(n)
+      want.k1, want["k" .. n] = -1, -2
+      decodes("{" .. table.concat(keys, ",") .. "}", want)
+      local v = core.json_decode("[" .. table.concat(items, ",") .. "]")
+      assert.same(arr, v)
+      assert.equal(n, #v)
+      assert.equal(getmetatable(core.array {}), getmetatable(v))
+    end)
+  end
+
   it("a UTF-8 byte order mark is skipped", function()
     decodes('\xEF\xBB\xBF{"a":1}', { a = 1 })
   end)
