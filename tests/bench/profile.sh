@@ -29,7 +29,8 @@ EMU=$!
 trap 'kill $EMU 2>/dev/null; rm -f "$LOG"' EXIT
 until grep -q '^listening on ' "$LOG"; do sleep 0.05; done
 URL=$(sed -n 's/^listening on //p' "$LOG")
-export LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
+# the modules as make install installs them: precompiled (make all)
+export LUA_PATH="build/lua/?.lua;build/lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
 scripts/azbatch pool create --id bench --vm-size Standard_A1_v2 --target-dedicated-nodes 0 \
   --image Canonical:0001-com-ubuntu-server-jammy:22_04-lts --node-agent-sku-id "batch.node.ubuntu 22.04" \
   --account-name $ACCOUNT --account-key $KEY --account-endpoint "$URL" --output json >/dev/null || exit 1

@@ -265,7 +265,8 @@ def run_all():
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
                AZURE_BATCH_ACCOUNT=ACCOUNT, AZURE_BATCH_ACCESS_KEY=KEY,
-               LUA_PATH="lua/?.lua;lua/?/init.lua;;", LUA_CPATH="build/?.so;;",
+               # the modules as 'make install' installs them: precompiled
+               LUA_PATH="build/lua/?.lua;build/lua/?/init.lua;;", LUA_CPATH="build/?.so;;",
                PEERS_NODE_PREFIX=NPM_PREFIX, AZBATCH_CLI="scripts/azbatch",
                # az: a throw-away configuration, no telemetry, no survey
                AZURE_CONFIG_DIR=WORK + "/azconfig", AZURE_CORE_COLLECT_TELEMETRY="false",
