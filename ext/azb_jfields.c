@@ -2,6 +2,7 @@
 ** azb_jfields.c: strict extraction of top-level members of one JSON
 ** object into C buffers. Pure C (no Lua, never raises), fuzzed.
 */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,13 +138,20 @@ static int jnumber(jrd *r, double *v) {
     if (digits(r) != 0)
       return -1;
   }
-  if ((size_t)(r->p - s) >= sizeof tmp)
-    *v = NAN;   /* valid JSON, too long to matter here */
-  else {
-    memcpy(tmp, s, (size_t)(r->p - s));
-    tmp[r->p - s] = '\0';
-    *v = strtod(tmp, NULL);
+  {
+    /* a long one (a hundred digits is valid JSON) on the heap, never NaN */
+    size_t n = (size_t)(r->p - s);
+    char *text = n < sizeof tmp ? tmp : malloc(n + 1);
+    if (text == NULL)
+      return -1;
+    memcpy(text, s, n);
+    text[n] = '\0';
+    *v = strtod(text, NULL);
+    if (text != tmp)
+      free(text);
   }
+  if (!isfinite(*v))
+    *v = *v < 0 ? -DBL_MAX : DBL_MAX;   /* 1e999: as far as a double goes */
   return 0;
 }
 

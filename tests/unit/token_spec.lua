@@ -126,7 +126,8 @@ describe("core.token_credential", function()
 
     it("clamps an expiry outside a minute to a day", function()
       local cases = { { "expires-in-0", 60 }, { "expires-in-huge", 86400 }, { "expires-in-negative", 600 },
-                      { "expires-on-past", 60 } }
+                      { "expires-on-past", 60 }, { "expires-in-100-digits", 86400 },
+                      { "expires-in-overflow", 86400 } }
       for _, k in ipairs(cases) do
         local c = secret_cred { tenant = k[1] }
         local now = os.time()

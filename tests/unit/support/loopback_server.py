@@ -148,7 +148,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, '{"access_token": "x", ', (), "application/json")
         if tenant == "no-token":
             return self.reply(200, '{"token_type": "Bearer"}', (), "application/json")
+        if tenant == "expires-in-overflow":
+            # valid JSON whose number no double holds (found by fuzz_jfields: read as NaN, kept 10 minutes)
+            return self.reply(200, '{"token_type": "Bearer", "access_token": "tok-%d-short", "expires_in": 1e999}'
+                              % STATE["count"], (), "application/json")
         lifetimes = {"expires-in-0": {"expires_in": 0}, "expires-in-huge": {"expires_in": 10 ** 12},
+                     "expires-in-100-digits": {"expires_in": 3 * 10 ** 100},
                      "expires-in-negative": {"expires_in": -5}, "expires-on-past": {"expires_on": 1000}}
         if tenant in lifetimes:
             answer = {"token_type": "Bearer", "access_token": "tok-%d-short" % STATE["count"]}
