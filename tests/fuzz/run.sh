@@ -25,10 +25,11 @@ for t in $TARGETS; do
   # stage's job.
   extra=""
   case $t in validate|json|response) extra="-detect_leaks=0" ;; esac
+  result=ok
   "$bin" -max_total_time="$SECS" -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$t- $extra \
-    "$corpus" >build-fuzz/$t.log 2>&1 || status=1
+    "$corpus" >build-fuzz/$t.log 2>&1 || { status=1; result=FAILED; }
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' build-fuzz/$t.log)
-  echo "fuzz $t: ${runs:-?} executions in ${SECS}s, exit $( [ $status -eq 0 ] && echo ok || echo FAILED)"
+  echo "fuzz $t: ${runs:-?} executions in ${SECS}s, exit $result"
   grep -E 'ERROR|SUMMARY|crash-' build-fuzz/$t.log | head -5
 done
 exit $status
