@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.." || exit 2
 . tests/env.sh
 BUILD=${BUILD:-build}
 make --no-print-directory all "$BUILD/embed_test" "$BUILD/azbatch-host" >/dev/null || { echo "valgrind: build failed"; exit 1; }
-OUT=$BUILD/valgrind
+# absolute: some specs run the CLI from a directory of their own
+case $BUILD in /*) OUT=$BUILD/valgrind ;; *) OUT=$PWD/$BUILD/valgrind ;; esac
 mkdir -p "$OUT"
 rm -f "$OUT"/*.log
 cat >"$OUT/busted.lua" <<CONF

@@ -833,8 +833,10 @@ describe("a rollout runner killed with SIGKILL", function()
   end)
 
   -- Start the runner; kill it when it prints 'word' (after it froze the
-  -- clock, or when it killed itself). Returns its output.
-  local function run_and_kill(o, word)
+  -- clock, or when it killed itself) and, when given, once ready() is true
+  -- (the step's write went through, however slow the runner: valgrind).
+  -- Returns its output.
+  local function run_and_kill(o, word, ready)
     o.timeouts = FAST
     local out = os.tmpname()
     local p = io.popen(("lua5.4 %s %s %s %s >%s 2>&1 & echo $!"):format(helper.shq(runner_path),
@@ -851,6 +853,10 @@ describe("a rollout runner killed with SIGKILL", function()
     end
     if word == "FROZEN" then
       helper.sleep(0.3)                        -- well inside the step now
+      for _ = 1, 200 do
+        if not ready or ready() then break end
+        helper.sleep(0.05)
+      end
       os.execute("kill -KILL " .. pid .. " 2>/dev/null")
     end
     -- gone before the test goes on
@@ -927,7 +933,7 @@ describe("a rollout runner killed with SIGKILL", function()
 
   it("in place, killed while the pool empties, then resumed to the end", function()
     make_pool("kp", "1.0.0", 3)
-    run_and_kill(copy(INPLACE, { freeze_at = 3 }), "FROZEN")
+    run_and_kill(copy(INPLACE, { freeze_at = 3 }), "FROZEN", function() return pools().kp.td == 0 end)
     assert.equal(0, pools().kp.td)
     local rep = assert(rollout.resume(batch, "ro-k", { timeouts = FAST }))
     assert.equal("done", rep.state)
@@ -938,7 +944,7 @@ describe("a rollout runner killed with SIGKILL", function()
   it("in place, killed while the pool empties, then aborted: the old image and size", function()
     make_pool("kp", "1.0.0", 3)
     local before = pools()
-    run_and_kill(copy(INPLACE, { freeze_at = 3 }), "FROZEN")
+    run_and_kill(copy(INPLACE, { freeze_at = 3 }), "FROZEN", function() return pools().kp.td == 0 end)
     assert(rollout.abort(batch, "ro-k", { timeouts = FAST }))
     assert.same(before, pools())
     assert(batch:wait_pool("kp", { interval = 0.05, timeout = 60 }))
