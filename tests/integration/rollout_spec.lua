@@ -844,7 +844,7 @@ describe("a rollout runner killed with SIGKILL", function()
     local pid = assert(tonumber(p:read("l")))
     p:close()
     local text = ""
-    for _ = 1, 600 do
+    for _ = 1, 3000 do                         -- up to 150 s: a runner under valgrind is slow
       local f = io.open(out)
       text = f and f:read("a") or ""
       if f then f:close() end
