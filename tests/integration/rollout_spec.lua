@@ -933,8 +933,8 @@ describe("a rollout runner killed with SIGKILL", function()
 
   it("in place, killed while the pool empties, then resumed to the end", function()
     make_pool("kp", "1.0.0", 3)
-    run_and_kill(copy(INPLACE, { freeze_at = 3 }), "FROZEN", function() return pools().kp.td == 0 end)
-    assert.equal(0, pools().kp.td)
+    local said = run_and_kill(copy(INPLACE, { freeze_at = 3 }), "FROZEN", function() return pools().kp.td == 0 end)
+    assert.equal(0, pools().kp.td, said)
     local rep = assert(rollout.resume(batch, "ro-k", { timeouts = FAST }))
     assert.equal("done", rep.state)
     local p = pools().kp
