@@ -66,6 +66,26 @@ function M.cli(...)
   return M.run(table.concat(parts, " "))
 end
 
+--- A file-like sink for the CLI's output: write(...), and text() of it all.
+function M.sink()
+  local parts = {}
+  return setmetatable({}, { __index = {
+    write = function(self, ...)
+      for i = 1, select("#", ...) do parts[#parts + 1] = select(i, ...) end
+      return self
+    end,
+    text = function() return table.concat(parts) end,
+  } })
+end
+
+--- The CLI in this process: azbatch.cli.main(argv) with env (default {});
+-- returns exit status, stdout, stderr.
+function M.cli_main(argv, env)
+  local out, err = M.sink(), M.sink()
+  local status = require("azbatch.cli").main(argv, out, err, env or {})
+  return status, out:text(), err:text()
+end
+
 --- Write text to a fresh temporary file and return its path.
 function M.tempfile(text)
   local path = os.tmpname()

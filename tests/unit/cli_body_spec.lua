@@ -2,26 +2,10 @@
 -- create --dry-run would send); --json-file in both shapes; the flags the
 -- 2025-06-01 API has no field for.
 local azbatch = require "azbatch"
-local cli = require "azbatch.cli"
 local body = require "azbatch.cli_body"
 local helper = test_helper
 
-local function sink()
-  local parts = {}
-  return setmetatable({}, { __index = {
-    write = function(self, ...)
-      for i = 1, select("#", ...) do parts[#parts + 1] = select(i, ...) end
-      return self
-    end,
-    text = function() return table.concat(parts) end,
-  } })
-end
-
-local function run(argv, env)
-  local out, err = sink(), sink()
-  local status = cli.main(argv, out, err, env or {})
-  return status, out:text(), err:text()
-end
+local run = helper.cli_main
 
 local BASE = { "pool", "create", "--id", "p", "--vm-size", "Standard_D2s_v3",
   "--image", "Canonical:0001-com-ubuntu-server-jammy:22_04-lts", "--node-agent-sku-id", "batch.node.ubuntu 22.04",

@@ -138,22 +138,7 @@ local args = require "azbatch.args"
 
 local KEY = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXowMTIzNDU="
 
-local function sink()
-  local parts = {}
-  return setmetatable({}, { __index = {
-    write = function(self, ...)
-      for i = 1, select("#", ...) do parts[#parts + 1] = select(i, ...) end
-      return self
-    end,
-    text = function() return table.concat(parts) end,
-  } })
-end
-
-local function run(argv, env)
-  local out, err = sink(), sink()
-  local status = cli.main(argv, out, err, env or {})
-  return status, out:text(), err:text()
-end
+local run = helper.cli_main
 
 -- A usage error is one "error:" line and the verb's usage.
 local function assert_usage(status, err, pattern)
