@@ -51,16 +51,7 @@ C_LO=$(cg curl-lo build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$LO")
 C_HI=$(cg curl-hi build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$HI")
 
 # one CLI call against one curl of the same signed request
-HDRS=$(python3 - "$ACCOUNT" "$KEY" <<'PY'
-import base64, hmac, hashlib, sys, email.utils
-acct, key = sys.argv[1], sys.argv[2]
-date = email.utils.formatdate(usegmt=True)
-sts = "GET\n" + "\n" * 11 + "ocp-date:" + date + "\n/" + acct + "/pools/bench\napi-version:2025-06-01"
-sig = base64.b64encode(hmac.new(base64.b64decode(key), sts.encode(), hashlib.sha256).digest()).decode()
-print(date)
-print("SharedKey " + acct + ":" + sig)
-PY
-)
+HDRS=$(python3 tests/bench/shared_key_get.py "$ACCOUNT" "$KEY") || exit 1
 DATE=$(echo "$HDRS" | sed -n 1p)
 AUTH=$(echo "$HDRS" | sed -n 2p)
 CLI=$(cg cli scripts/azbatch pool show --pool-id bench --account-name $ACCOUNT --account-key $KEY \

@@ -38,17 +38,8 @@ scripts/azbatch pool create --id bench --vm-size Standard_A1_v2 --target-dedicat
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# (a) Plain curl: sign once in Python (the emulator accepts a date within 15 minutes).
-HDRS=$(python3 - "$ACCOUNT" "$KEY" <<'PY'
-import base64, hmac, hashlib, sys, email.utils
-acct, key = sys.argv[1], sys.argv[2]
-date = email.utils.formatdate(usegmt=True)
-sts = "GET\n" + "\n" * 11 + "ocp-date:" + date + "\n/" + acct + "/pools/bench\napi-version:2025-06-01"
-sig = base64.b64encode(hmac.new(base64.b64decode(key), sts.encode(), hashlib.sha256).digest()).decode()
-print(date)
-print("SharedKey " + acct + ":" + sig)
-PY
-)
+# (a) Plain curl: signed once in Python (tests/bench/shared_key_get.py).
+HDRS=$(python3 tests/bench/shared_key_get.py "$ACCOUNT" "$KEY") || exit 1
 DATE=$(echo "$HDRS" | sed -n 1p)
 AUTH=$(echo "$HDRS" | sed -n 2p)
 for i in $(seq $RUNS); do
