@@ -111,6 +111,10 @@ describe("pool operations against the emulator", function()
     local pool = assert(batch:wait_pool("ops-create", { interval = 0.05, timeout = 30 }))
     assert.equal("steady", pool.allocationState)
     assert.equal(2, pool.currentDedicatedNodes)
+    -- The clock stands still until the stop, so the resize cannot end first
+    -- (at 500x it takes 16 ms, less than three requests under ASan).
+    helper.control(emu, "clock", { timeScale = 1e-9 })
+    finally(function() helper.control(emu, "clock", { timeScale = 500 }) end)
     assert.truthy(batch:resize_pool("ops-create", { targetDedicatedNodes = 4 }))
     local ok, msg, err = batch:resize_pool("ops-create", { targetDedicatedNodes = 5 })
     assert.is_nil(ok)
@@ -118,7 +122,9 @@ describe("pool operations against the emulator", function()
     assert.equal(409, err.status)
     assert.is_string(msg)
     local before = assert(batch:get_pool("ops-create", { select = "allocationStateTransitionTime" }))
+    helper.control(emu, "clock", { advance = 1 })
     assert.truthy(batch:stop_resize_pool("ops-create"))
+    helper.control(emu, "clock", { timeScale = 500 })
     -- A stopped resize leaves a ResizeStopped error: wait_pool reports it, being
     -- newer than the transition before the stop (the pool may be steady again
     -- before the first poll: 'since' says where this wait began)
