@@ -194,7 +194,7 @@ function M.new(c, opts)
         dealloc = opts.deallocation or "taskcompletion",
         handover = (h == nil or h == "jobs") and "jobs" or (h and "custom") or false,
         disable = opts.disable_tasks or "requeue", spec = opts.spec } },
-    samples = {}, log = {}, undo_log = {}, live = {}, findings = {}, since = {},
+    samples = {}, log = {}, undo_log = {}, live = {}, findings = {}, since = {}, known = {},
   }, Rollout)
   if inplace then self.rec.o.handover = false end
   return self
@@ -454,7 +454,7 @@ local function load(c, id, opts, fname)
   local self = setmetatable({ client = c, id = id, strategy = rec.strategy, pools = rec.pools, rec = rec,
     hooks = check_hooks(opts.hooks, fname), timeouts = check_timeouts(opts.timeouts, fname), arm = opts.arm,
     account = opts.account, handover_fn = opts.handover, samples = {}, log = {}, undo_log = {}, live = {},
-    findings = {}, vmc = {}, since = {} },
+    findings = {}, vmc = {}, since = {}, known = {} },
     Rollout)
   rec.orig = rec.orig or {}
   for pid, info in pairs(found.pools) do

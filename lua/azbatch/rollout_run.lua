@@ -52,7 +52,8 @@ function R:save(st, extra)
   for _, id in ipairs(ids) do
     local records = { [state.STEP_KEY] = text }
     for k, v in pairs(extra and extra[id] or {}) do records[k] = v end
-    local ok, wwhy, werr = state.write(self.client, id, records, self.owner, { take = self.taking, id = self.id })
+    local ok, wwhy, werr = state.write(self.client, id, records, self.owner, { take = self.taking, id = self.id,
+      known = self.known })
     if not ok then
       if werr and (werr.code == "PoolNotFound" or werr.code == "PoolBeingDeleted") then
         self.live[id] = nil
@@ -75,8 +76,8 @@ end
 
 -- Run one step (forward or undo); append its entry to 'log'. Returns
 -- true, or fail with err.step; err.outcome "unknown" when it could not be
--- settled.
-function R:step(st, log)
+-- settled. last: no step follows (its picture of the pools is always taken).
+function R:step(st, log, last)
   local entry = { n = st.n, name = st.name, call = st.call, pool = st.pool or (st.pools and table.concat(st.pools,
     ",")) or st.from, start = now() }
   log[#log + 1] = entry
@@ -109,12 +110,17 @@ function R:step(st, log)
     err = err or {}
     err.step = st.n
   end
-  -- a picture of every live pool after each step
-  local ids = {}
-  for id in pairs(self.live) do ids[#ids + 1] = id end
-  if st.pool and not self.live[st.pool] and st.call ~= "wait_deleted" then ids[#ids + 1] = st.pool end
-  table.sort(ids)
-  steps_mod.sample_counts(self, ids)
+  -- a picture of every live pool after a step: at most one a poll interval
+  -- (steps a moment apart show the same nodes, and each costs a request),
+  -- and always after a failure and after the last step
+  if not ok or last or not self.sampled_at or entry["end"] - self.sampled_at >= self.timeouts.poll then
+    self.sampled_at = entry["end"]
+    local ids = {}
+    for id in pairs(self.live) do ids[#ids + 1] = id end
+    if st.pool and not self.live[st.pool] and st.call ~= "wait_deleted" then ids[#ids + 1] = st.pool end
+    table.sort(ids)
+    steps_mod.sample_counts(self, ids)
+  end
   if self.hooks.on_step then self.hooks.on_step(entry) end
   if ok then return true end
   return nil, why, err
@@ -127,7 +133,7 @@ function R:clear()
   for id in pairs(self.live) do ids[#ids + 1] = id end
   table.sort(ids)
   for _, id in ipairs(ids) do
-    local ok, why, err = state.remove(self.client, id, self.owner, { id = self.id })
+    local ok, why, err = state.remove(self.client, id, self.owner, { id = self.id, known = self.known })
     if not ok then return nil, why, err end
   end
   return true
@@ -144,7 +150,7 @@ function R:rollback(f, cause_why, cause_err)
   if not ok and err and err.code == "RolloutBusy" then return nil, why, err end
   local list = planner.undo_list(steps, f)
   for j = self.undone + 1, #list do
-    ok, why, err = self:step(list[j], self.undo_log)
+    ok, why, err = self:step(list[j], self.undo_log, j == #list)
     if not ok then
       self.state = "failed"
       self:save("rolling_back")
@@ -174,7 +180,7 @@ function R:forward(from)
   for i = math.min(from + 1, #steps), #steps do
     local st = steps[i]
     local ok, why, err = true, nil, nil
-    if i > from then ok, why, err = self:step(st, self.log) end
+    if i > from then ok, why, err = self:step(st, self.log, i == #steps) end
     local unsaved
     if ok then
       self.done = i
@@ -199,7 +205,8 @@ function R:forward(from)
         -- when "failed" below is taken with the step counted, only
         -- records it)
         err.unsaved = true
-        why = ("rollout %s: step %d is done, and recording it failed: %s"):format(self.id, i, tostring(why))
+        why = ("rollout %s: step %d is done, and recording it %s: %s"):format(self.id, i,
+          err.outcome == "unknown" and "may have failed (the service's answer was lost)" or "failed", tostring(why))
       end
       local c = planner.committed(steps, self.done or 0)
       if c or err.outcome == "unknown" or unsaved then
@@ -260,7 +267,7 @@ function R:run()
     ptxt, why, err = state.encode(part, "pool")
     if ptxt then
       ok, why, err = state.write(self.client, id, { [state.KEY] = text, [state.POOL_KEY] = ptxt,
-        [state.STEP_KEY] = ptext }, self.owner, { id = self.id })
+        [state.STEP_KEY] = ptext }, self.owner, { id = self.id, known = self.known })
     else
       ok = nil
     end

@@ -100,15 +100,26 @@ local SELECT = "id,state,metadata"
 --- Write our records on a pool: read it, check that the progress there
 -- (if any) is this runner's, patch with If-Match. 'records' maps names to
 -- texts (false removes). opts: id (the rollout's), take (a resuming runner
--- takes the rollout over), deleting_ok. Returns true, or fail: code
--- "RolloutBusy" when another runner owns it, "RolloutInProgress" when
--- another rollout is active on the pool, "PoolNotFound" when it is gone.
+-- takes the rollout over), deleting_ok, known (M.remember's table: a pool
+-- this runner wrote last is not read again, as its ETag says whether
+-- anything changed since). Returns true, or fail: code "RolloutBusy" when
+-- another runner owns it, "RolloutInProgress" when another rollout is
+-- active on the pool, "PoolNotFound" when it is gone.
 function M.write(c, pool_id, records, owner, opts)
   opts = opts or {}
+  local known = opts.known
   local last_why, last_err
   for _ = 1, 5 do
-    local pool, resp, err = c:get_pool(pool_id, { select = SELECT })
-    if not pool then return nil, resp, err end
+    local pool, resp, err
+    local mine = known and known[pool_id]
+    if mine then
+      -- one try on what this runner wrote; a 412 means someone else wrote since
+      known[pool_id] = nil
+      pool, resp = mine.pool, { etag = mine.etag }
+    else
+      pool, resp, err = c:get_pool(pool_id, { select = SELECT })
+      if not pool then return nil, resp, err end
+    end
     if pool.state == "deleting" and not opts.deleting_ok then
       return nil, ("pool %s: is being deleted"):format(pool_id), { kind = "api", code = "PoolBeingDeleted" }
     end
@@ -122,13 +133,23 @@ function M.write(c, pool_id, records, owner, opts)
         tostring(step.id), tostring(step.o)), { kind = "api", code = "RolloutBusy", owner = step.o }
     end
     local ok, why
-    ok, why, err = c:patch_pool(pool_id, { metadata = M.merge(pool, records) }, { if_match = resp.etag })
-    if ok then return true end
+    local metadata = M.merge(pool, records)
+    ok, why, err = c:patch_pool(pool_id, { metadata = metadata }, { if_match = resp.etag })
+    if ok then
+      M.remember(known, pool_id, ok.etag, { id = pool.id, state = pool.state, metadata = metadata })
+      return true
+    end
     last_why, last_err = why, err
     if not (err and err.code == "ConditionNotMet") then return nil, why, err end
     -- the pool changed between the read and the write: read again
   end
   return nil, last_why, last_err
+end
+
+--- Note what a pool holds after this runner's write whose answer carried
+-- 'etag' (a recovered write has none: the next write reads the pool).
+function M.remember(known, pool_id, etag, pool)
+  if known then known[pool_id] = type(etag) == "string" and { etag = etag, pool = pool } or nil end
 end
 
 --- Every pool of the account that carries a rollout record, grouped by

@@ -131,6 +131,7 @@ function EXEC.create_pool(self, st)
   ok, why, err = c:create_pool(body)
   if ok then
     self.live[st.pool] = true
+    state.remember(self.known, st.pool, ok.etag, { id = st.pool, state = "active", metadata = body.metadata })
     return true, ok.recovered and "recovered" or nil
   end
   return nil, why, err

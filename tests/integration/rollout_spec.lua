@@ -531,15 +531,15 @@ describe("rollouts against the emulator", function()
 
   it("a step done whose progress cannot be written stops the rollout; resume runs the step again", function()
     make_pool("us", "1.0.0", 1)
-    local slow = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url), timeout = 0.3,
+    local brief = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url),
       retry = { max_attempts = 2, base_delay = 0.01 } })
-    local r = assert(rollout.new(slow, { strategy = "in-place", pools = { "us" }, image = V2, id = "ro-us",
+    local r = assert(rollout.new(brief, { strategy = "in-place", pools = { "us" }, image = V2, id = "ro-us",
       timeouts = FAST, arm = arm, account = ACCOUNT, hooks = { on_step = function(e)
-        if e.n == 3 then control("faults", { latencyMs = 600 }) end        -- the service stops answering in time
+        if e.n == 3 then control("faults", { p503 = 1, methods = { "PATCH" } }) end  -- no write is taken
       end } }))
     local ok, msg, err = r:run()
-    control("faults", { latencyMs = 0 })
-    slow:close()
+    control("faults", { p503 = 0, methods = azbatch.json.null })
+    brief:close()
     assert.is_nil(ok)
     assert.matches("^rollout ro%-us: step 3 is done, and recording it failed: ", msg)
     assert.is_true(err.unsaved)
@@ -548,6 +548,33 @@ describe("rollouts against the emulator", function()
     assert.equal(2, rollout.status(batch).rollouts[1].done)
     assert.equal("done", assert(rollout.resume(batch, "ro-us", { timeouts = FAST })).state)
     assert.equal("1.1.0", pools().us.version)
+  end)
+
+  it("a step done whose progress write lost its answer says so; status and resume go by the service", function()
+    make_pool("ut", "1.0.0", 1)
+    local slow = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url), timeout = 0.3,
+      retry = { max_attempts = 2, base_delay = 0.01 } })
+    local r = assert(rollout.new(slow, { strategy = "in-place", pools = { "ut" }, image = V2, id = "ro-ut",
+      timeouts = FAST, arm = arm, account = ACCOUNT, hooks = { on_step = function(e)
+        if e.n == 3 then control("faults", { latencyMs = 600 }) end        -- the service stops answering in time
+      end } }))
+    local ok, msg, err = r:run()
+    control("faults", { latencyMs = 0 })
+    slow:close()
+    assert.is_nil(ok)
+    assert.matches("^rollout ro%-ut: step 3 is done, and recording it may have failed %(the service's answer " ..
+      "was lost%): ", msg)
+    assert.same({ true, "unknown" }, { err.unsaved, err.outcome })
+    -- the late write landed: the service holds step 3 as done
+    local done
+    for _ = 1, 100 do
+      done = rollout.status(batch).rollouts[1].done
+      if done == 3 then break end
+      azbatch.sleep(0.05)
+    end
+    assert.equal(3, done)
+    assert.equal("done", assert(rollout.resume(batch, "ro-ut", { timeouts = FAST })).state)
+    assert.equal("1.1.0", pools().ut.version)
   end)
 
   -- a delete whose lost answer leaves the pool gone without a trace is
