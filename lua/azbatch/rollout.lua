@@ -497,7 +497,7 @@ function M.resume(c, id, opts)
   if self.state == "done" then return self:report() end
   local ok
   if self.state == "rolling_back" then
-    ok, why, err = self:rollback(self.failed_at or self.done + 1, "resumed rollback")
+    ok, why, err = self:rollback(self.failed_at or steps_mod.in_flight(self.steps, self.done), "resumed rollback")
     if self.rolled_back then return self:report() end
   else
     self.state = "running"
@@ -526,9 +526,11 @@ function M.abort(c, id, opts)
     return fail(("rollout %s: finished; there is nothing to abort"):format(id), "RolloutFinished")
   end
   local cm = planner.committed(self.steps, self.done)
-  local nxt = self.state ~= "rolling_back" and self.steps[self.done + 1]
+  local f = self.state == "rolling_back" and self.failed_at or steps_mod.in_flight(self.steps, self.done)
+  local nxt = self.state ~= "rolling_back" and self.steps[f]
   if not cm and nxt and nxt.commit then
-    -- the runner may have died between that step and writing it down
+    -- the runner may have died between that step and writing it down (read-only
+    -- steps before it are not written down)
     local p, _, perr = c:get_pool(nxt.pool, { select = "id,state" })
     if (p and p.state == "deleting") or (perr and perr.code == "PoolNotFound") then cm = nxt end
   end
@@ -536,7 +538,6 @@ function M.abort(c, id, opts)
     return fail(("rollout %s: step %d (%s) is done and cannot be undone; resume it instead"):format(id, cm.n,
       cm.name), "RolloutCommitted", { step = cm.n })
   end
-  local f = self.state == "rolling_back" and self.failed_at or (self.done + 1)
   local ok
   ok, why, err = self:rollback(f, "aborted")
   if self.rolled_back then

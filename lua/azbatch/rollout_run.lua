@@ -159,8 +159,10 @@ function R:rollback(f, cause_why, cause_err)
         list[j].name, tostring(why), tostring(cause_why)), err
     end
     self.undone = j
-    ok, why, err = self:save("rolling_back")
-    if not ok and err and err.code == "RolloutBusy" then return nil, why, err end
+    if steps_mod.recorded(list, j) then
+      ok, why, err = self:save("rolling_back")
+      if not ok and err and err.code == "RolloutBusy" then return nil, why, err end
+    end
   end
   ok, why, err = self:clear()
   if not ok then return nil, why, err end
@@ -185,7 +187,7 @@ function R:forward(from)
     if ok then
       self.done = i
       local last = i == #steps
-      ok, why, err = self:save(last and "done" or "running")
+      if steps_mod.recorded(steps, i) then ok, why, err = self:save(last and "done" or "running") end
       if ok and last then
         self.state = "done"
         notify(self, { type = "done" })

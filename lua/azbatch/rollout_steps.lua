@@ -97,6 +97,26 @@ end
 local EXEC = {}
 M.EXEC = EXEC
 
+-- Steps that only read: a runner killed after one without recording it
+-- runs it again on resume, which costs nothing, so their progress is
+-- recorded with the next step's (one write to each pool fewer).
+M.READ_ONLY = { wait_pool = true, wait_empty = true, wait_deleted = true, health = true }
+
+--- Whether step i of 'steps' is recorded when done: all are but read-only
+-- ones, except the last and one before a point of no return (a resume
+-- after the commit must not wait again on a pool the commit deleted).
+function M.recorded(steps, i)
+  return not M.READ_ONLY[steps[i].call] or i == #steps or (steps[i + 1] and steps[i + 1].commit) or false
+end
+
+--- The furthest step a runner may have started after recording 'done'
+-- steps: the first recorded one after them.
+function M.in_flight(steps, done)
+  local i = done + 1
+  while i < #steps and not M.recorded(steps, i) do i = i + 1 end
+  return i
+end
+
 function EXEC.preflight(self)
   local errors = {}
   for _, f in ipairs(self.findings) do

@@ -33,8 +33,13 @@ describe("make demo", function()
     local f = assert(io.open(svg))
     assert.matches("^<svg", f:read("a"))
     f:close()
-    -- no emulator of the demo's left running
-    local _, ps = helper.run("env -u LD_PRELOAD ps -eo args")   -- ps hangs with the ASan preload
-    assert.not_matches("azbatch%-emulator %-%-host 127%.0%.0%.1 %-%-port 0 %-%-time%-scale 20", ps)
+    -- the demo's emulator is gone: nothing answers on its port (a process
+    -- list would also show other runs' demos)
+    local url = out:match("emulator at (http://127%.0%.0%.1:%d+):")
+    assert.is_string(url, out)
+    local http <close> = require("azbatch.core").http {}
+    local status, msg = http:request { method = "GET", url = url .. "/_emulator/health" }
+    assert.is_nil(status)
+    assert.matches("connect", msg)
   end)
 end)
