@@ -375,6 +375,61 @@ describe("records on the pools", function()
     assert.equal('{"a":1}', state.encode({ a = 1 }, "x"))
   end)
 
+  it("records every step but read-only ones; those only when last or before a point of no return", function()
+    local steps_mod = require "azbatch.rollout_steps"
+    local steps = planner.build(record("blue-green", { "a" }), live { "a" })
+    -- preflight, create, wait, health, approve, handover, resize, wait, delete (commit), wait_deleted, finish
+    local recorded = {}
+    for i = 1, #steps do recorded[i] = steps_mod.recorded(steps, i) end
+    assert.same({ true, true, false, false, true, true, true, true, true, false, true }, recorded)
+    -- a runner that recorded 2 may have been at 5 (the wait and the check went unrecorded)
+    assert.equal(5, steps_mod.in_flight(steps, 2))
+    assert.equal(8, steps_mod.in_flight(steps, 7))
+    assert.equal(11, steps_mod.in_flight(steps, 9))
+    assert.equal(11, steps_mod.in_flight(steps, 10))
+  end)
+
+  it("writes a pool it wrote last without reading it, and reads it again on a 412", function()
+    local calls, etag, held = {}, "e1", { id = "p", state = "active", metadata = { { name = "team", value = "x" } } }
+    local fake = {
+      get_pool = function(_, id)
+        calls[#calls + 1] = "GET " .. id
+        return { id = held.id, state = held.state, metadata = held.metadata }, { etag = etag }
+      end,
+      patch_pool = function(_, id, props, o)
+        calls[#calls + 1] = "PATCH " .. id .. " " .. o.if_match
+        if o.if_match ~= etag then
+          return nil, "ConditionNotMet: stale", { kind = "api", status = 412, code = "ConditionNotMet" }
+        end
+        held.metadata = props.metadata
+        etag = etag .. "+"
+        return { etag = etag }
+      end,
+    }
+    local known = {}
+    assert.is_true(state.write(fake, "p", { [state.STEP_KEY] = '{"id":"r","n":1,"o":"me"}' }, "me",
+      { id = "r", known = known }))
+    assert.is_true(state.write(fake, "p", { [state.STEP_KEY] = '{"id":"r","n":2,"o":"me"}' }, "me",
+      { id = "r", known = known }))
+    assert.same({ "GET p", "PATCH p e1", "PATCH p e1+" }, calls)
+    -- someone else writes: the next write's If-Match fails, it reads, checks and writes again
+    held.metadata = { { name = "team", value = "y" }, held.metadata[2] }
+    etag = "other"
+    assert.is_true(state.write(fake, "p", { [state.STEP_KEY] = '{"id":"r","n":3,"o":"me"}' }, "me",
+      { id = "r", known = known }))
+    assert.same({ "GET p", "PATCH p e1", "PATCH p e1+", "PATCH p e1++", "GET p", "PATCH p other" }, calls)
+    assert.same({ { name = "team", value = "y" }, { name = state.STEP_KEY, value = '{"id":"r","n":3,"o":"me"}' } },
+      held.metadata)
+    -- another runner took it over: the re-read finds its token and stops
+    held.metadata = { { name = state.STEP_KEY, value = '{"id":"r","n":3,"o":"them"}' } }
+    etag = "theirs"
+    local ok, msg, err = state.write(fake, "p", { [state.STEP_KEY] = '{"id":"r","n":4,"o":"me"}' }, "me",
+      { id = "r", known = known })
+    assert.is_nil(ok)
+    assert.equal("RolloutBusy", err.code)
+    assert.matches("run by another runner %(them%)", msg)
+  end)
+
   it("orders progress: rolling back after running, then by steps done", function()
     assert.is_true(state.later({ st = "running", n = 5 }, { st = "running", n = 4 }))
     assert.is_true(state.later({ st = "rolling_back", b = 0 }, { st = "running", n = 9 }))
