@@ -38,8 +38,8 @@ describe("make demo", function()
     local url = out:match("emulator at (http://127%.0%.0%.1:%d+):")
     assert.is_string(url, out)
     local http <close> = require("azbatch.core").http {}
-    local status, msg = http:request { method = "GET", url = url .. "/_emulator/health" }
-    assert.is_nil(status)
+    local answered, msg = http:request { method = "GET", url = url .. "/_emulator/health" }
+    assert.is_nil(answered)
     assert.matches("connect", msg)
   end)
 end)

@@ -390,14 +390,14 @@ describe("records on the pools", function()
   end)
 
   it("writes a pool it wrote last without reading it, and reads it again on a 412", function()
-    local calls, etag, held = {}, "e1", { id = "p", state = "active", metadata = { { name = "team", value = "x" } } }
+    local sent, etag, held = {}, "e1", { id = "p", state = "active", metadata = { { name = "team", value = "x" } } }
     local fake = {
       get_pool = function(_, id)
-        calls[#calls + 1] = "GET " .. id
+        sent[#sent + 1] = "GET " .. id
         return { id = held.id, state = held.state, metadata = held.metadata }, { etag = etag }
       end,
       patch_pool = function(_, id, props, o)
-        calls[#calls + 1] = "PATCH " .. id .. " " .. o.if_match
+        sent[#sent + 1] = "PATCH " .. id .. " " .. o.if_match
         if o.if_match ~= etag then
           return nil, "ConditionNotMet: stale", { kind = "api", status = 412, code = "ConditionNotMet" }
         end
@@ -411,13 +411,13 @@ describe("records on the pools", function()
       { id = "r", known = known }))
     assert.is_true(state.write(fake, "p", { [state.STEP_KEY] = '{"id":"r","n":2,"o":"me"}' }, "me",
       { id = "r", known = known }))
-    assert.same({ "GET p", "PATCH p e1", "PATCH p e1+" }, calls)
+    assert.same({ "GET p", "PATCH p e1", "PATCH p e1+" }, sent)
     -- someone else writes: the next write's If-Match fails, it reads, checks and writes again
     held.metadata = { { name = "team", value = "y" }, held.metadata[2] }
     etag = "other"
     assert.is_true(state.write(fake, "p", { [state.STEP_KEY] = '{"id":"r","n":3,"o":"me"}' }, "me",
       { id = "r", known = known }))
-    assert.same({ "GET p", "PATCH p e1", "PATCH p e1+", "PATCH p e1++", "GET p", "PATCH p other" }, calls)
+    assert.same({ "GET p", "PATCH p e1", "PATCH p e1+", "PATCH p e1++", "GET p", "PATCH p other" }, sent)
     assert.same({ { name = "team", value = "y" }, { name = state.STEP_KEY, value = '{"id":"r","n":3,"o":"me"}' } },
       held.metadata)
     -- another runner took it over: the re-read finds its token and stops
