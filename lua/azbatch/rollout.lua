@@ -226,6 +226,9 @@ local function read_pools(self, ids)
       if err and err.code ~= "PoolNotFound" then return nil, why, err end
     else
       live[id] = p
+      -- what the first record write needs to know (If-Match says if it changed since)
+      state.remember(self.known, id, type(why) == "table" and why.etag or nil,
+        { id = p.id, state = p.state, metadata = p.metadata })
     end
   end
   return live

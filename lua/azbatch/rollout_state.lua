@@ -146,8 +146,9 @@ function M.write(c, pool_id, records, owner, opts)
   return nil, last_why, last_err
 end
 
---- Note what a pool holds after this runner's write whose answer carried
--- 'etag' (a recovered write has none: the next write reads the pool).
+--- Note what a pool holds after this runner read it or wrote it, with the
+-- 'etag' of that answer (a recovered write has none: the next write reads
+-- the pool).
 function M.remember(known, pool_id, etag, pool)
   if known then known[pool_id] = type(etag) == "string" and { etag = etag, pool = pool } or nil end
 end
