@@ -113,11 +113,11 @@ function R:step(st, log, last)
   -- a picture of every live pool after a step: at most one a poll interval
   -- (steps a moment apart show the same nodes, and each costs a request),
   -- and always after a failure and after the last step
-  if not ok or last or not self.sampled_at or entry["end"] - self.sampled_at >= self.timeouts.poll then
+  local ids = {}
+  for id in pairs(self.live) do ids[#ids + 1] = id end
+  if st.pool and not self.live[st.pool] and st.call ~= "wait_deleted" then ids[#ids + 1] = st.pool end
+  if #ids > 0 and (not ok or last or not self.sampled_at or entry["end"] - self.sampled_at >= self.timeouts.poll) then
     self.sampled_at = entry["end"]
-    local ids = {}
-    for id in pairs(self.live) do ids[#ids + 1] = id end
-    if st.pool and not self.live[st.pool] and st.call ~= "wait_deleted" then ids[#ids + 1] = st.pool end
     table.sort(ids)
     steps_mod.sample_counts(self, ids)
   end

@@ -144,6 +144,14 @@ describe("rollouts against the emulator", function()
     assert.equal("done", rep.state)
     assert.is_false(rep.rolled_back)
     for _, e in ipairs(rep.steps) do assert.equal("ok", e.outcome, e.name) end
+    -- the report's picture of the old pool starts with the new pool's creation
+    -- (the preflight before it has no pool to show; samples are a poll apart)
+    local first
+    for _, smp in ipairs(rep.samples) do
+      if smp.pool == "workers-v1" then first = first or smp end
+    end
+    assert.is_true(first.t <= rep.steps[2]["end"] + 0.01, "first sample of workers-v1 at " .. first.t)
+    assert.truthy(next(first.counts))
     assert.is_true(gone("workers-v1"))
     local after = pools()
     assert.is_nil(after["workers-v1"])
