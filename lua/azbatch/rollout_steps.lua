@@ -163,6 +163,10 @@ function EXEC.resize_pool(self, st, deadline)
     .. "enableAutoScale"
   local p, why, err = c:get_pool(id, { select = sel })
   if not p then return nil, why, err end
+  -- the pool as this runner last wrote it, if nothing changed it since
+  local mine = self.known[id]
+  if not (mine and type(why) == "table" and why.etag == mine.etag) then mine = nil end
+  self.known[id] = nil
   if p.enableAutoScale then
     return fail(("pool %s: autoscale is on; it cannot be resized"):format(id), "AutoScalingEnabled")
   end
@@ -171,6 +175,7 @@ function EXEC.resize_pool(self, st, deadline)
   if at then return true, "skipped" end
   if p.allocationState ~= "steady" then
     -- a resize of an earlier step (or runner) is still going: stop it first
+    mine = nil
     local ok
     ok, why, err = c:stop_resize_pool(id)
     if not ok then return nil, why, err end
@@ -182,7 +187,17 @@ function EXEC.resize_pool(self, st, deadline)
   -- resize errors of the pool after this moment are this resize's (the wait's 'since')
   self.since[id] = p.allocationStateTransitionTime
   local ok
-  ok, why, err = c:resize_pool(id, body)
+  if mine then
+    -- If-Match: when it succeeds, the pool's new ETag covers this resize
+    -- alone, and the next record write needs no read
+    ok, why, err = c:resize_pool(id, body, { if_match = mine.etag })
+    if ok and not ok.recovered then state.remember(self.known, id, ok.etag, mine.pool) end
+    if not ok and err.code == "ConditionNotMet" and not err.maybe_applied then
+      ok, why, err = c:resize_pool(id, body)        -- someone else changed the pool: resize all the same
+    end
+  else
+    ok, why, err = c:resize_pool(id, body)
+  end
   if ok then return true, ok.recovered and "recovered" or nil end
   return nil, why, err
 end

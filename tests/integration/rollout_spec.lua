@@ -140,9 +140,12 @@ describe("rollouts against the emulator", function()
 
   it("blue-green with job handover: jobs run on the new pool, the old one is gone, the record stays", function()
     local r = new { strategy = "blue-green", pools = { "workers-v1" }, image = V2, id = "ro-bg" }
+    local conflicts = control("stats").byStatus["412"] or 0
     local rep = assert(r:run())
     assert.equal("done", rep.state)
     assert.is_false(rep.rolled_back)
+    -- its record writes go by the ETags of its own writes and resizes: none is refused
+    assert.equal(conflicts, control("stats").byStatus["412"] or 0)
     for _, e in ipairs(rep.steps) do assert.equal("ok", e.outcome, e.name) end
     -- the report's picture of the old pool starts with the new pool's creation
     -- (the preflight before it has no pool to show; samples are a poll apart)
@@ -585,6 +588,30 @@ describe("rollouts against the emulator", function()
   -- a delete whose lost answer leaves the pool gone without a trace is
   -- "unknown" to the client (PoolNotFound); the step, which found the pool
   -- there before, settles it as done
+  it("a resize that meets another writer's change since its read resizes all the same", function()
+    make_pool("cw", "1.0.0", 1)
+    local Client = require("azbatch.client").Client
+    local racing = assert(azbatch.client { endpoint = emu.url, credential = credential(emu.url) })
+    local conditional
+    function racing.resize_pool(self, id, body, o)
+      if o and o.if_match and not conditional then
+        conditional = o.if_match
+        -- another writer, between the step's read and its resize
+        assert(batch:patch_pool(id, { startTask = { commandLine = "echo changed" } }))
+      end
+      return Client.resize_pool(self, id, body, o)
+    end
+    local rep, why = assert(rollout.new(racing, { strategy = "blue-green", pools = { "cw" }, image = V2,
+      id = "ro-cw", handover = false, timeouts = FAST, arm = arm, account = ACCOUNT })):run()
+    racing:close()
+    assert.is_table(rep, why)
+    assert.is_string(conditional)
+    assert.equal("done", rep.state)
+    for _, e in ipairs(rep.steps) do assert.equal("ok", e.outcome, e.name) end
+    assert.is_true(gone("cw"))
+    assert.equal("1.1.0", pools()["cw-rocw"].version)
+  end)
+
   it("a delete step whose delete says PoolNotFound, outcome unknown, is done (recovered)", function()
     make_pool("dg", "1.0.0", 1)
     local Client = require("azbatch.client").Client
