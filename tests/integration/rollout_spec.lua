@@ -585,9 +585,6 @@ describe("rollouts against the emulator", function()
     assert.equal("1.1.0", pools().ut.version)
   end)
 
-  -- a delete whose lost answer leaves the pool gone without a trace is
-  -- "unknown" to the client (PoolNotFound); the step, which found the pool
-  -- there before, settles it as done
   it("a resize that meets another writer's change since its read resizes all the same", function()
     make_pool("cw", "1.0.0", 1)
     local Client = require("azbatch.client").Client
@@ -612,6 +609,9 @@ describe("rollouts against the emulator", function()
     assert.equal("1.1.0", pools()["cw-rocw"].version)
   end)
 
+  -- a delete whose lost answer leaves the pool gone without a trace is
+  -- "unknown" to the client (PoolNotFound); the step, which found the pool
+  -- there before, settles it as done
   it("a delete step whose delete says PoolNotFound, outcome unknown, is done (recovered)", function()
     make_pool("dg", "1.0.0", 1)
     local Client = require("azbatch.client").Client
