@@ -227,8 +227,7 @@ local function read_pools(self, ids)
     else
       live[id] = p
       -- what the first record write needs to know (If-Match says if it changed since)
-      state.remember(self.known, id, type(why) == "table" and why.etag or nil,
-        { id = p.id, state = p.state, metadata = p.metadata })
+      state.remember(self.known, id, type(why) == "table" and why.etag or nil, p.state, p.metadata)
     end
   end
   return live

@@ -136,7 +136,7 @@ function M.write(c, pool_id, records, owner, opts)
     local metadata = M.merge(pool, records)
     ok, why, err = c:patch_pool(pool_id, { metadata = metadata }, { if_match = resp.etag })
     if ok then
-      M.remember(known, pool_id, ok.etag, { id = pool.id, state = pool.state, metadata = metadata })
+      M.remember(known, pool_id, ok.etag, pool.state, metadata)
       return true
     end
     last_why, last_err = why, err
@@ -146,11 +146,14 @@ function M.write(c, pool_id, records, owner, opts)
   return nil, last_why, last_err
 end
 
---- Note what a pool holds after this runner read it or wrote it, with the
--- 'etag' of that answer (a recovered write has none: the next write reads
--- the pool).
-function M.remember(known, pool_id, etag, pool)
-  if known then known[pool_id] = type(etag) == "string" and { etag = etag, pool = pool } or nil end
+--- Note what a pool holds (its state and metadata) after this runner read
+-- it or wrote it, with the 'etag' of that answer (a recovered write has
+-- none: the next write reads the pool).
+function M.remember(known, pool_id, etag, pool_state, metadata)
+  if known then
+    known[pool_id] = type(etag) == "string" and { etag = etag, pool = { state = pool_state, metadata = metadata } }
+      or nil
+  end
 end
 
 --- Every pool of the account that carries a rollout record, grouped by

@@ -151,7 +151,7 @@ function EXEC.create_pool(self, st)
   ok, why, err = c:create_pool(body)
   if ok then
     self.live[st.pool] = true
-    state.remember(self.known, st.pool, ok.etag, { id = st.pool, state = "active", metadata = body.metadata })
+    state.remember(self.known, st.pool, ok.etag, "active", body.metadata)
     return true, ok.recovered and "recovered" or nil
   end
   return nil, why, err
@@ -166,13 +166,13 @@ function EXEC.resize_pool(self, st, deadline)
   -- the pool as this runner last wrote it, if nothing changed it since
   local mine = self.known[id]
   if not (mine and type(why) == "table" and why.etag == mine.etag) then mine = nil end
-  self.known[id] = nil
   if p.enableAutoScale then
     return fail(("pool %s: autoscale is on; it cannot be resized"):format(id), "AutoScalingEnabled")
   end
   local at = p.targetDedicatedNodes == body.targetDedicatedNodes and p.targetLowPriorityNodes
     == body.targetLowPriorityNodes
   if at then return true, "skipped" end
+  self.known[id] = nil                              -- what follows changes the pool's ETag
   if p.allocationState ~= "steady" then
     -- a resize of an earlier step (or runner) is still going: stop it first
     mine = nil
@@ -191,7 +191,7 @@ function EXEC.resize_pool(self, st, deadline)
     -- If-Match: when it succeeds, the pool's new ETag covers this resize
     -- alone, and the next record write needs no read
     ok, why, err = c:resize_pool(id, body, { if_match = mine.etag })
-    if ok and not ok.recovered then state.remember(self.known, id, ok.etag, mine.pool) end
+    if ok and not ok.recovered then state.remember(self.known, id, ok.etag, mine.pool.state, mine.pool.metadata) end
     if not ok and err.code == "ConditionNotMet" and not err.maybe_applied then
       ok, why, err = c:resize_pool(id, body)        -- someone else changed the pool: resize all the same
     end
