@@ -14,7 +14,8 @@ local getenv = azbatch.credential.getenv
 local M = {}
 
 local EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-M.EXIT_OK, M.EXIT_FAIL, M.EXIT_USAGE = EXIT_OK, EXIT_FAIL, EXIT_USAGE
+local EXIT_INTERRUPTED = 130       -- 128 + SIGINT, as a shell reports it
+M.EXIT_OK, M.EXIT_FAIL, M.EXIT_USAGE, M.EXIT_INTERRUPTED = EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED
 
 local ERROR_MAX = 2048
 
@@ -318,25 +319,68 @@ end
 -- The verbs
 -- ===================================================================
 
-local commands, order = {}, {}
-M.commands = commands
+-- The module that defines each verb: a call loads only its own, a third of
+-- a cold call's instructions otherwise (cli_spec checks this list against
+-- the modules). Help, completion and an unknown verb load them all.
+local VERB_MODULES = {
+  ["azbatch.cli_pool"] = { "pool create", "pool show", "pool list", "pool delete", "pool resize", "pool wait",
+    "pool set", "pool reset", "pool autoscale enable", "pool autoscale disable", "pool autoscale evaluate",
+    "pool node-counts list", "pool exists", "plan" },
+  ["azbatch.cli_node"] = { "node list", "node show", "node delete" },
+  ["azbatch.cli_image"] = { "preflight", "supported-images", "pool supported-images list", "image from-vhd",
+    "image publish", "image replicate", "pool images" },
+  ["azbatch.cli_rollout"] = { "rollout start", "rollout status", "rollout resume", "rollout abort",
+    "rollout forget", "run" },
+}
+local MODULE_ORDER = { "azbatch.cli_pool", "azbatch.cli_node", "azbatch.cli_image", "azbatch.cli_rollout" }
+M.VERB_MODULES = VERB_MODULES
+
+local module_of = {}
+for mod, names in pairs(VERB_MODULES) do
+  for _, name in ipairs(names) do module_of[name] = mod end
+end
+
+local commands, order, loaded = {}, {}, {}
 
 local function add(list)
   for _, cmd in ipairs(list) do
-    assert(not commands[cmd.name], cmd.name)
+    assert(not rawget(commands, cmd.name), cmd.name)
     commands[cmd.name] = cmd
     order[#order + 1] = cmd.name
   end
 end
 
-add(require("azbatch.cli_pool").commands)
-add(require("azbatch.cli_node").commands)
-add(require("azbatch.cli_image").commands)
-add(require("azbatch.cli_rollout").commands)
+local function load_verbs(mod)
+  if not loaded[mod] then
+    loaded[mod] = true
+    add(require(mod).commands)
+  end
+end
+
+local function load_all_verbs()
+  for _, mod in ipairs(MODULE_ORDER) do load_verbs(mod) end
+end
+
+-- commands[name] loads the verb's module; pairs(commands) loads them all
+setmetatable(commands, {
+  __index = function(t, name)
+    local mod = module_of[name]
+    if mod and not loaded[mod] then
+      load_verbs(mod)
+      return rawget(t, name)
+    end
+  end,
+  __pairs = function(t)
+    load_all_verbs()
+    return next, t, nil
+  end,
+})
+M.commands = commands
 
 local function summary_line(cmd) return (cmd.summary:match("^[^.]*")) end
 
 local function top_help()
+  load_all_verbs()
   local names = {}
   for _, name in ipairs(order) do
     if not commands[name].hidden then names[#names + 1] = name end
@@ -367,6 +411,7 @@ end
 local function next_words(prefix)
   local out, seen = {}, {}
   local p = table.concat(prefix, " ")
+  load_all_verbs()
   for _, name in ipairs(order) do
     if not commands[name].hidden and (p == "" or name:sub(1, #p + 1) == p .. " ") then
       local rest = p == "" and name or name:sub(#p + 2)
@@ -466,6 +511,7 @@ function M.main(argv, out, err, env)
       return ctx:usage_error(("unknown option '%s' (try 'azbatch --help')"):format(argv[1]))
     end
     local subs = {}
+    load_all_verbs()
     for _, name in ipairs(order) do
       if not commands[name].hidden and name:sub(1, #typed[1] + 1) == typed[1] .. " " then
         subs[#subs + 1] = name
@@ -512,8 +558,14 @@ function M.main(argv, out, err, env)
   ctx:close()
   if not ok then
     -- a bug, here or in the library: one line, the trace only with --debug
+    local first = tostring(status):match("^[^\n]*")
+    if first:match("^interrupted!$") or first:match(":%d+: interrupted!$") then
+      -- SIGINT (the launcher raises it at the next Lua instruction), not a bug
+      err:write("error: interrupted: what the service did with a request in flight is unknown\n")
+      return EXIT_INTERRUPTED
+    end
     if o.debug then err:write(clean(status, 8192):gsub("\t", "  "), "\n") end
-    return ctx:fail("internal error: " .. tostring(status):match("^[^\n]*"))
+    return ctx:fail("internal error: " .. first)
   end
   return status
 end

@@ -39,10 +39,45 @@ Client.__name = "azbatch.Client"
 M.Client = Client
 
 -- The ARM client: the same request machinery, its own methods (arm.lua).
-local Arm = setmetatable({}, { __index = Client })
+local Arm = {}
 Arm.__index = Arm
 Arm.__name = "azbatch.Arm"
 M.Arm = Arm
+
+-- The methods other modules add, each module loaded on a method's first use:
+-- a script or CLI call pays only for what it runs (client_spec checks these
+-- lists against the modules). azbatch.pool's are always loaded.
+M.LAZY_METHODS = {
+  Client = {
+    wait_pool = "azbatch.wait", wait_pool_deleted = "azbatch.wait",
+    arm_client = "azbatch.preflight", preflight = "azbatch.preflight", choose_node_agent = "azbatch.preflight",
+    image_from_vhd = "azbatch.images", publish_image = "azbatch.images", replicate_image = "azbatch.images",
+    pool_image = "azbatch.audit", pool_images = "azbatch.audit",
+    list_jobs = "azbatch.jobs", get_job = "azbatch.jobs", patch_job = "azbatch.jobs",
+    disable_job = "azbatch.jobs", enable_job = "azbatch.jobs", hand_over_jobs = "azbatch.jobs",
+  },
+  Arm = {
+    get = "azbatch.arm", list = "azbatch.arm", put = "azbatch.arm", patch = "azbatch.arm",
+    subscriptions = "azbatch.arm", batch_accounts = "azbatch.arm", batch_account = "azbatch.arm",
+    gallery_image = "azbatch.arm", gallery_version = "azbatch.arm", gallery_versions = "azbatch.arm",
+    managed_image = "azbatch.arm", storage_account = "azbatch.arm", storage_accounts = "azbatch.arm",
+    vm_sizes = "azbatch.arm",
+  },
+}
+
+local function lazy_method(class, lazy, name)
+  local mod = lazy[name]
+  if mod then
+    require(mod)
+    return rawget(class, name)
+  end
+end
+setmetatable(Client, { __index = function(_, name) return lazy_method(Client, M.LAZY_METHODS.Client, name) end })
+setmetatable(Arm, { __index = function(_, name)
+  local f = lazy_method(Arm, M.LAZY_METHODS.Arm, name)
+  if f ~= nil then return f end
+  return Client[name]
+end })
 
 local OPTIONS = check.set { "endpoint", "credential", "account", "timeout", "connect_timeout", "ca_file",
   "ca_path", "retry", "http", "scope", "user_agent", "max_connections", "max_response", "verbose",

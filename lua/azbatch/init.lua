@@ -5,12 +5,8 @@
 local core = require "azbatch.core"
 local client = require "azbatch.client"
 require "azbatch.pool"          -- adds the pool operations to azbatch.Client
-require "azbatch.wait"          -- client:wait_pool, wait_pool_deleted
-require "azbatch.arm"           -- adds the ARM reads and writes to azbatch.Arm
-require "azbatch.preflight"     -- client:preflight, client:choose_node_agent
-require "azbatch.images"        -- client:image_from_vhd, publish_image, replicate_image
-require "azbatch.audit"         -- client:pool_image, pool_images
-require "azbatch.jobs"          -- client:list_jobs, get_job, patch_job, disable_job, enable_job, hand_over_jobs
+-- wait, arm, preflight, images, audit and jobs add their methods when one
+-- is first called (client.LAZY_METHODS)
 local parallel = require "azbatch.parallel"
 
 local M = {

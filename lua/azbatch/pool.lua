@@ -7,7 +7,6 @@ local core = require "azbatch.core"
 local client = require "azbatch.client"
 local check = require "azbatch.check"
 local credential = require "azbatch.credential"
-require "azbatch.preflight"      -- client:choose_node_agent, for a node agent left out
 
 local Client = client.Client
 local set = check.set
