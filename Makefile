@@ -38,13 +38,17 @@ HOST_SRCS = scripts/examples/host/azbatch_host.c scripts/examples/host/host_even
 LUA_SRCS  = $(wildcard lua/azbatch/*.lua)
 LUA_BC    = $(LUA_SRCS:lua/%=$(BUILD)/lua/%)
 
+# The native CLI launcher: azbatch.cli with the core linked in (ext/cli/azbatch.c).
+CLI_BIN  = $(BUILD)/bin/azbatch
+CLI_SRC  = ext/cli/azbatch.c
+
 # The Debian packages everything here needs; 'deps' installs the missing ones.
 DEB_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
            lua-busted lua-check luarocks python3 pkg-config gcc make curl
 
 .PHONY: all deps host test check lint unit asan valgrind fuzz bench demo install clean interop bench-peers soak profile
 
-all: $(MODULE) $(LUA_BC)
+all: $(MODULE) $(LUA_BC) $(CLI_BIN)
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -74,6 +78,14 @@ HOSTLIBS = $(OBJS) $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION)) $(DEPLIBS) -l
 
 $(BUILD)/embed_test: tests/c/embed_test.c $(OBJS)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -o $@ $< $(HOSTLIBS)
+
+# It runs the modules precompiled into this tree's build/lua; make install
+# builds the one it installs against INST_LUADIR.
+CLI_CC = $(CC) $(CFLAGS) $(WARN) -D_POSIX_C_SOURCE=200809L -I$(LUA_INCDIR)
+
+$(CLI_BIN): $(CLI_SRC) $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CLI_CC) -DAZBATCH_LUA_DIR='"$(abspath $(BUILD))/lua"' -o $@ $< $(HOSTLIBS)
 
 # The example host (docs/embedding.md); it finds the Lua layer in this tree.
 host: $(HOST)
@@ -134,8 +146,8 @@ install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/azbatch $(DESTDIR)$(INST_LUADIR)/azbatch $(DESTDIR)$(INST_BINDIR)
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/azbatch/core.so
 	install -m 0644 $(LUA_BC) $(DESTDIR)$(INST_LUADIR)/azbatch/
-	sed "1s|.*|#!$$(command -v $(LUA))|" scripts/azbatch >$(BUILD)/azbatch.cli
-	install -m 0755 $(BUILD)/azbatch.cli $(DESTDIR)$(INST_BINDIR)/azbatch
+	$(CLI_CC) -DAZBATCH_LUA_DIR='"$(INST_LUADIR)"' -o $(BUILD)/azbatch.installed $(CLI_SRC) $(HOSTLIBS)
+	install -m 0755 $(BUILD)/azbatch.installed $(DESTDIR)$(INST_BINDIR)/azbatch
 	install -d $(DESTDIR)$(COMPLETIONDIR)
 	install -m 0644 scripts/azbatch-completion.bash $(DESTDIR)$(COMPLETIONDIR)/azbatch
 

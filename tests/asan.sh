@@ -1,8 +1,9 @@
 #!/bin/sh
 # Rebuilds into build-asan/ with ASan and UBSan and runs every spec and the
 # embedding test under them, with leak detection on. The example host is
-# built there too, and host_spec runs that build (AZBATCH_HOST): a leak
-# makes it exit 23, and the spec's status checks fail.
+# built there too, and host_spec runs that build (AZBATCH_HOST), as
+# cli_launcher_spec does the native CLI (AZBATCH_CLI_BIN): a leak makes
+# either exit 23, and the spec's status checks fail.
 # - core.so is linked with -z nodelete so leak stacks keep their symbols
 #   after Lua dlcloses it (instead of preloading it into every process,
 #   which drags libcurl's gnutls/p11-kit into each child, where they hang);
@@ -21,6 +22,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 status=0
 export AZBATCH_HOST="$PWD/build-asan/azbatch-host"
+export AZBATCH_CLI_BIN="$PWD/build-asan/bin/azbatch"
 LD_PRELOAD="$ASAN_LIB $UBSAN_LIB $PWD/build-asan/asan_exit.so" \
   busted -o TAP --cpath='build-asan/?.so' || status=1
 # The embedding host links the sanitizers itself.

@@ -3,7 +3,7 @@
 # memcheck: any memory error or definite leak fails it. Busted runs in the
 # traced process itself (a config without the 'lua' key, so it does not
 # re-exec), and so do the CLI processes the specs start; the emulator
-# (Python), the peers' tools, make demo's script and the shell tools (dash,
+# (Python), the peers' tools, make, make demo's script and the shell tools (dash,
 # mktemp and sed leak at exit by design) are not ours and are not traced.
 cd "$(dirname "$0")/.." || exit 2
 . tests/env.sh
@@ -19,7 +19,7 @@ return { default = { lpath = "lua/?.lua;lua/?/init.lua;tests/?.lua", cpath = "$B
 CONF
 VG="valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --show-leak-kinds=definite
   --errors-for-leak-kinds=definite --num-callers=30 --trace-children=yes
-  --trace-children-skip=*python3*,*/sleep,*/kill,*tmux*,*/curl,*/az,*/node,*/luarocks,*/cc,*/gcc,*/mktemp,*/sed,*/grep,*/head,*/ps
+  --trace-children-skip=*python3*,*/sleep,*/kill,*tmux*,*/curl,*/az,*/node,*/luarocks,*/make,*/ldd,*/cc,*/gcc,*/mktemp,*/sed,*/grep,*/head,*/ps
   --trace-children-skip-by-arg=*demo.sh*"
 status=0
 # shellcheck disable=SC2086

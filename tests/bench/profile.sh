@@ -54,17 +54,19 @@ C_HI=$(cg curl-hi build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$HI")
 HDRS=$(python3 tests/bench/shared_key_get.py "$ACCOUNT" "$KEY") || exit 1
 DATE=$(echo "$HDRS" | sed -n 1p)
 AUTH=$(echo "$HDRS" | sed -n 2p)
-CLI=$(cg cli scripts/azbatch pool show --pool-id bench --account-name $ACCOUNT --account-key $KEY \
+CLI=$(cg cli build/bin/azbatch pool show --pool-id bench --account-name $ACCOUNT --account-key $KEY \
+  --account-endpoint "$URL")
+CLI_LUA=$(cg cli-lua scripts/azbatch pool show --pool-id bench --account-name $ACCOUNT --account-key $KEY \
   --account-endpoint "$URL")
 CURL=$(cg curl curl -sf -o /dev/null -H "ocp-date: $DATE" -H "Authorization: $AUTH" \
   "$URL/pools/bench?api-version=2025-06-01")
 LUA0=$(cg lua-bare lua5.4 -e "")
 REQ=$(cg require lua5.4 -e 'require "azbatch"')
 
-python3 - "$OUT" "$TOP" "$LO" "$HI" "$L_LO" "$L_HI" "$C_LO" "$C_HI" "$CLI" "$CURL" "$LUA0" "$REQ" <<'PY'
+python3 - "$OUT" "$TOP" "$LO" "$HI" "$L_LO" "$L_HI" "$C_LO" "$C_HI" "$CLI" "$CURL" "$LUA0" "$REQ" "$CLI_LUA" <<'PY'
 import subprocess, sys, re
 out, top, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-l_lo, l_hi, c_lo, c_hi, cli, curl, lua0, req = map(int, sys.argv[5:13])
+l_lo, l_hi, c_lo, c_hi, cli, curl, lua0, req, cli_lua = map(int, sys.argv[5:14])
 n = hi - lo
 lua, c = (l_hi - l_lo) / n, (c_hi - c_lo) / n
 print("instructions per signed GET (callgrind, %d-%d requests):" % (hi, lo))
@@ -72,9 +74,10 @@ print("  azbatch (bench.lua seq)  %8.0f" % lua)
 print("  C libcurl loop           %8.0f" % c)
 print("  ratio                    %8.2fx   (target <= 1.3x)" % (lua / c))
 print("one cold process, whole (start-up included):")
-print("  azbatch pool show        %8.2fM" % (cli / 1e6))
+print("  azbatch pool show        %8.2fM   (build/bin/azbatch, as installed)" % (cli / 1e6))
 print("  curl                     %8.2fM" % (curl / 1e6))
 print("  ratio                    %8.2fx" % (cli / curl))
+print("  scripts/azbatch          %8.2fM   (lua5.4: dlopen, RTLD_NOW)" % (cli_lua / 1e6))
 print("  of which lua5.4 itself %.2fM, require 'azbatch' %.2fM more" % (lua0 / 1e6, (req - lua0) / 1e6))
 
 def table(name, inclusive):

@@ -35,23 +35,23 @@ scripts/azbatch pool create --id bench --vm-size Standard_A1_v2 --target-dedicat
   --image Canonical:0001-com-ubuntu-server-jammy:22_04-lts --node-agent-sku-id "batch.node.ubuntu 22.04" \
   --account-name $ACCOUNT --account-key $KEY --account-endpoint "$URL" --output json >/dev/null || exit 1
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# (a) Plain curl: signed once in Python (tests/bench/shared_key_get.py).
+# (a) Plain curl, signed once in Python (tests/bench/shared_key_get.py), against
+# the CLI as make install installs it (build/bin/azbatch) and under lua5.4
+# (scripts/azbatch): the medians of RUNS interleaved cold calls each.
 HDRS=$(python3 tests/bench/shared_key_get.py "$ACCOUNT" "$KEY") || exit 1
 DATE=$(echo "$HDRS" | sed -n 1p)
 AUTH=$(echo "$HDRS" | sed -n 2p)
-for i in $(seq $RUNS); do
-  t0=$(now); curl -sf -o /dev/null -H "ocp-date: $DATE" -H "Authorization: $AUTH" "$URL/pools/bench?api-version=2025-06-01" || exit 1; t1=$(now)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
-done | median >build/bench.curl
-for i in $(seq $RUNS); do
-  t0=$(now); scripts/azbatch pool show --pool-id bench --account-name $ACCOUNT --account-key $KEY \
-    --account-endpoint "$URL" >/dev/null || exit 1; t1=$(now)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
-done | median >build/bench.cli
-CURL_A=$(cat build/bench.curl); CLI_A=$(cat build/bench.cli)
+SHOW='"pool", "show", "--pool-id", "bench", "--account-name", "'$ACCOUNT'", "--account-key", "'$KEY'", "--account-endpoint", "'$URL'"'
+python3 tests/bench/cold_calls.py "$RUNS" \
+  curl='["curl", "-sf", "-o", "/dev/null", "-H", "ocp-date: '"$DATE"'", "-H", "Authorization: '"$AUTH"'", "'"$URL"'/pools/bench?api-version=2025-06-01"]' \
+  native='["build/bin/azbatch", '"$SHOW"']' \
+  script='["scripts/azbatch", '"$SHOW"']' >build/bench.cold || exit 1
+CURL_A=$(awk '$1 == "curl" {print $2}' build/bench.cold)
+CLI_A=$(awk '$1 == "native" {print $2}' build/bench.cold)
+LUA_A=$(awk '$1 == "script" {print $2}' build/bench.cold)
+CURL_AC=$(awk '$1 == "curl" {print $3}' build/bench.cold)
+CLI_AC=$(awk '$1 == "native" {print $3}' build/bench.cold)
 
 # (b) Sequential signed GETs: client CPU per request.
 set -- $(build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench $N)
@@ -93,12 +93,14 @@ set -- $(lua5.4 tests/bench/bench.lua audit "$URL" 100)
 AU_WALL=$1; AU_CPU=$2; AU_POOLS=$3; AU_NODES=$4; AU_MEM=$5
 AU_REQ=$(( $(stats_requests) - R0 ))
 
-awk -v ca="$CURL_A" -v la="$CLI_A" -v cc="$C_CPU" -v lc="$L_CPU" -v n="$N" -v lw="$L_WALL" -v lconn="$L_CONN" \
+awk -v ca="$CURL_A" -v la="$CLI_A" -v lua_a="$LUA_A" -v cac="$CURL_AC" -v lac="$CLI_AC" -v cc="$C_CPU" -v lc="$L_CPU" -v n="$N" -v lw="$L_WALL" -v lconn="$L_CONN" \
     -v pw="$P_WALL" -v pconn="$P_CONN" -v ew="$E_WALL" -v econn="$E_CONN" -v mem="$MEM" \
     -v pfw="$PF_WALL" -v pfr="$PF_REQ" -v auw="$AU_WALL" -v auc="$AU_CPU" -v aup="$AU_POOLS" -v aun="$AU_NODES" \
     -v aum="$AU_MEM" -v aur="$AU_REQ" -v cn="$CN" -v sw="$S_WALL" -v anon="$ANON" -v loaded="$LOADED" 'BEGIN {
   printf "%-46s %12s %12s %8s %s\n", "measure", "azbatch", "baseline", "ratio", "target"
   printf "%-46s %10.1fms %10.1fms %7.2fx %s\n", "(a) one CLI pool show vs curl (median wall)", la*1000, ca*1000, la/ca, "<= 1.3x"
+  printf "%-46s %10.1fms %10.1fms %7.2fx %s\n", "    its CPU (user + system)", lac*1000, cac*1000, lac/cac, ""
+  printf "%-46s %10.1fms %10.1fms %7.2fx %s\n", "    scripts/azbatch (lua5.4) vs curl (wall)", lua_a*1000, ca*1000, lua_a/ca, ""
   printf "%-46s %10.1fus %10.1fus %7.2fx %s\n", "(b) client CPU per signed GET vs libcurl loop", lc/n*1e6, cc/n*1e6, lc/cc, "<= 1.3x"
   printf "%-46s %10.0f/s %12s %8s %s\n", "    sequential throughput (" n " GETs, " lconn " new conns)", n/lw, "", "", ""
   printf "%-46s %10.2fs %10.2fs %7.2fx %s\n", "(c) " cn " GETs, 20ms latency: concurrency 32 vs seq", pw, sw, sw/pw, "speed-up (" pconn " conns)"

@@ -155,7 +155,7 @@ def command(tool, args):
         return [SDK_PYTHON, HERE + "/python_sdk.py", *map(str, args)]
     # the CLIs: a cold show is the CLI itself, anything longer a shell script of calls
     if args[0] == "show":
-        exe = ["az", "batch"] if tool == "az" else ["scripts/azbatch"]
+        exe = ["az", "batch"] if tool == "az" else ["build/bin/azbatch"]
         return exe + ["pool", "show", "--pool-id", args[1]] + (["--only-show-errors"] if tool == "az" else [])
     return ["sh", HERE + "/cli.sh", "az" if tool == "az" else "azbatch", *map(str, args)]
 
@@ -267,7 +267,8 @@ def run_all():
                AZURE_BATCH_ACCOUNT=ACCOUNT, AZURE_BATCH_ACCESS_KEY=KEY,
                # the modules as 'make install' installs them: precompiled
                LUA_PATH="build/lua/?.lua;build/lua/?/init.lua;;", LUA_CPATH="build/?.so;;",
-               PEERS_NODE_PREFIX=NPM_PREFIX, AZBATCH_CLI="scripts/azbatch",
+               # the CLI as 'make install' installs it: the native launcher
+               PEERS_NODE_PREFIX=NPM_PREFIX, AZBATCH_CLI="build/bin/azbatch",
                # az: a throw-away configuration, no telemetry, no survey
                AZURE_CONFIG_DIR=WORK + "/azconfig", AZURE_CORE_COLLECT_TELEMETRY="false",
                AZURE_CORE_NO_COLOR="true", AZURE_CORE_SURVEY_MESSAGE="false")
