@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lua.h"
 #include "lauxlib.h"
@@ -39,6 +40,13 @@ static void on_sigint(int sig) {
   signal(sig, SIG_DFL);
   if (running != NULL)   /* lua_sethook is safe in a handler (ldebug.c) */
     lua_sethook(running, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/* Is the error (its first line) the SIGINT hook's? */
+static int interrupted(const char *msg) {
+  static const char word[] = "interrupted!";
+  size_t n = strcspn(msg, "\n"), w = sizeof word - 1;
+  return n >= w && memcmp(msg + n - w, word, w) == 0;
 }
 
 static int traceback(lua_State *L) {
@@ -98,7 +106,12 @@ int main(int argc, char **argv) {
   running = L;
   signal(SIGINT, on_sigint);
   if (lua_pcall(L, 2, 1, 1) != LUA_OK) {
-    fprintf(stderr, "azbatch: %s\n", lua_tostring(L, -1));
+    const char *msg = lua_tostring(L, -1);
+    if (interrupted(msg)) {   /* before the CLI's own handler was in place */
+      fputs("error: interrupted\n", stderr);
+      return 130;
+    }
+    fprintf(stderr, "azbatch: %s\n", msg);
     return 1;
   }
   signal(SIGINT, SIG_DFL);

@@ -132,8 +132,10 @@ describe("the native CLI launcher", function()
       for _, a in ipairs { with_acct("pool", "wait", "--pool-id", "native-int", "--timeout", "60") } do
         parts[#parts + 1] = helper.shq(a)
       end
-      local p = io.popen(("%s >/dev/null 2>%s & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo $?")
-        :format(table.concat(parts, " "), helper.shq(errfile)))
+      -- interrupted once it polls: its first progress line is out (up to 30 s, for valgrind)
+      local p = io.popen(("%s >/dev/null 2>%s & pid=$!; i=0; until grep -q resizing %s || [ $i -ge 600 ]; do "
+        .. "sleep 0.05; i=$((i + 1)); done; kill -INT $pid; wait $pid; echo $?")
+        :format(table.concat(parts, " "), helper.shq(errfile), helper.shq(errfile)))
       local code = tonumber(p:read("l"))
       p:close()
       local f = assert(io.open(errfile))
