@@ -42,6 +42,12 @@ describe("the native CLI launcher", function()
     return table.unpack(a)
   end
 
+  -- pool create ID (0 nodes) through the native launcher
+  local function create(id)
+    return launch(NATIVE, with_acct("pool", "create", "--id", id, "--vm-size", "Standard_A1_v2",
+      "--target-dedicated-nodes", "0", "--image", MARKETPLACE, "--node-agent-sku-id", "batch.node.ubuntu 22.04"))
+  end
+
   it("is built by make, an executable that does not dlopen the core", function()
     local status, out = helper.run("ldd " .. helper.shq(NATIVE))
     assert.equal(0, status)
@@ -74,9 +80,7 @@ describe("the native CLI launcher", function()
   end)
 
   it("creates, shows and deletes a pool, and reports a service error, as scripts/azbatch does", function()
-    local status, out, err = launch(NATIVE, with_acct("pool", "create", "--id", "native-1",
-      "--vm-size", "Standard_A1_v2", "--target-dedicated-nodes", "0", "--image", MARKETPLACE,
-      "--node-agent-sku-id", "batch.node.ubuntu 22.04"))
+    local status, out, err = create("native-1")
     assert.equal(0, status, err)
     assert.matches('"id": "native%-1"', out)
     status, out = same(with_acct("pool", "show", "--pool-id", "native-1", "--query", "id"))
@@ -115,9 +119,7 @@ describe("the native CLI launcher", function()
   end)
 
   it("on SIGINT ends with status 130 and says the outcome is unknown", function()
-    local status, _, err = launch(NATIVE, with_acct("pool", "create", "--id", "native-int",
-      "--vm-size", "Standard_A1_v2", "--target-dedicated-nodes", "0", "--image", MARKETPLACE,
-      "--node-agent-sku-id", "batch.node.ubuntu 22.04"))
+    local status, _, err = create("native-int")
     assert.equal(0, status, err)
     status, _, err = launch(NATIVE, with_acct("pool", "wait", "--pool-id", "native-int", "--timeout", "60"))
     assert.equal(0, status, err)

@@ -296,10 +296,11 @@ describe("docs/troubleshooting.md", function()
   end)
 
   it("says every exit status the CLI has", function()
-    local line = read("lua/azbatch/cli.lua"):match("\nlocal EXIT_[%u_, ]+=%s*([%d, ]+)\n")
-    assert(line, "the CLI's exit statuses were not found")
     local want, have = {}, {}
-    for n in line:gmatch("%d+") do want[#want + 1] = n end
+    for line in read("lua/azbatch/cli.lua"):gmatch("\nlocal EXIT_[%u_, ]+=%s*([%d, ]+)") do
+      for n in line:gmatch("%d+") do want[#want + 1] = n end
+    end
+    assert(#want >= 4, "the CLI's exit statuses were not found")
     local in_table = false
     for l in doc:gmatch("[^\n]+") do
       if l:match("^| exit status |") then in_table = true
