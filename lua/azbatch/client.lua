@@ -45,8 +45,8 @@ Arm.__name = "azbatch.Arm"
 M.Arm = Arm
 
 -- The methods other modules add, each module loaded on a method's first use:
--- a script or CLI call pays only for what it runs (client_spec checks these
--- lists against the modules). azbatch.pool's are always loaded.
+-- a script or CLI call pays only for what it runs (lazy_load_spec checks
+-- these lists against the modules). azbatch.pool's are always loaded.
 M.LAZY_METHODS = {
   Client = {
     wait_pool = "azbatch.wait", wait_pool_deleted = "azbatch.wait",
