@@ -38,9 +38,9 @@ HOST_SRCS = scripts/examples/host/azbatch_host.c scripts/examples/host/host_even
 LUA_SRCS  = $(wildcard lua/azbatch/*.lua)
 LUA_BC    = $(LUA_SRCS:lua/%=$(BUILD)/lua/%)
 
-# The native CLI launcher: azbatch.cli with the core linked in (ext/cli/azbatch.c).
+# The native CLI launcher: azbatch.cli with the core linked in (scripts/azbatch.c).
 CLI_BIN  = $(BUILD)/bin/azbatch
-CLI_SRC  = ext/cli/azbatch.c
+CLI_SRC  = scripts/azbatch.c
 
 # The Debian packages everything here needs; 'deps' installs the missing ones.
 DEB_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \

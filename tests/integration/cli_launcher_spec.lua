@@ -1,4 +1,4 @@
--- The native launcher (build/bin/azbatch, ext/cli/azbatch.c) against the
+-- The native launcher (build/bin/azbatch, scripts/azbatch.c) against the
 -- Lua one (scripts/azbatch): the same CLI, so the same output, errors and
 -- exit status; and what only the native one does (its module directory,
 -- make install, its own failure to start).
