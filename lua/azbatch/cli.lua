@@ -332,7 +332,6 @@ local VERB_MODULES = {
   ["azbatch.cli_rollout"] = { "rollout start", "rollout status", "rollout resume", "rollout abort",
     "rollout forget", "run" },
 }
-local MODULE_ORDER = { "azbatch.cli_pool", "azbatch.cli_node", "azbatch.cli_image", "azbatch.cli_rollout" }
 M.VERB_MODULES = VERB_MODULES
 
 local module_of = {}
@@ -357,8 +356,9 @@ local function load_verbs(mod)
   end
 end
 
+-- (in any order: every listing of the verbs sorts them)
 local function load_all_verbs()
-  for _, mod in ipairs(MODULE_ORDER) do load_verbs(mod) end
+  for mod in pairs(VERB_MODULES) do load_verbs(mod) end
 end
 
 -- commands[name] loads the verb's module; pairs(commands) loads them all

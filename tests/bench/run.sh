@@ -47,11 +47,9 @@ python3 tests/bench/cold_calls.py "$RUNS" \
   curl='["curl", "-sf", "-o", "/dev/null", "-H", "ocp-date: '"$DATE"'", "-H", "Authorization: '"$AUTH"'", "'"$URL"'/pools/bench?api-version=2025-06-01"]' \
   native='["build/bin/azbatch", '"$SHOW"']' \
   script='["scripts/azbatch", '"$SHOW"']' >build/bench.cold || exit 1
-CURL_A=$(awk '$1 == "curl" {print $2}' build/bench.cold)
-CLI_A=$(awk '$1 == "native" {print $2}' build/bench.cold)
-LUA_A=$(awk '$1 == "script" {print $2}' build/bench.cold)
-CURL_AC=$(awk '$1 == "curl" {print $3}' build/bench.cold)
-CLI_AC=$(awk '$1 == "native" {print $3}' build/bench.cold)
+# one line per command, in the order given: NAME WALL CPU
+set -- $(cat build/bench.cold)
+CURL_A=$2; CURL_AC=$3; CLI_A=$5; CLI_AC=$6; LUA_A=$8
 
 # (b) Sequential signed GETs: client CPU per request.
 set -- $(build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench $N)

@@ -9,12 +9,17 @@ local NATIVE = os.getenv("AZBATCH_CLI_BIN") or (helper.ROOT .. "/build/bin/azbat
 local SCRIPT = helper.ROOT .. "/scripts/azbatch"
 local MARKETPLACE = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts"
 
--- Run a launcher with no account settings of the shell's; status, stdout, stderr.
-local function launch(exe, ...)
+-- The shell command line of a launcher with no account settings of the shell's.
+local function command_line(exe, ...)
   local parts = { "env -u AZURE_BATCH_ACCOUNT -u AZURE_BATCH_ACCESS_KEY -u AZURE_BATCH_ENDPOINT",
     helper.sanitizer_env() .. helper.shq(exe) }
   for _, a in ipairs { ... } do parts[#parts + 1] = helper.shq(a) end
-  return helper.run(table.concat(parts, " "))
+  return table.concat(parts, " ")
+end
+
+-- Run a launcher; status, stdout, stderr.
+local function launch(exe, ...)
+  return helper.run(command_line(exe, ...))
 end
 
 -- Both launchers give the same status, stdout and stderr (each request its own id).
@@ -130,14 +135,11 @@ describe("the native CLI launcher", function()
         "--target-dedicated-nodes", tostring(i)))
       assert.equal(0, status, err)
       local errfile = os.tmpname()
-      local parts = { helper.sanitizer_env() .. helper.shq(exe) }
-      for _, a in ipairs { with_acct("pool", "wait", "--pool-id", "native-int", "--timeout", "60") } do
-        parts[#parts + 1] = helper.shq(a)
-      end
+      local wait = command_line(exe, with_acct("pool", "wait", "--pool-id", "native-int", "--timeout", "60"))
       -- interrupted once it polls: its first progress line is out (up to 30 s, for valgrind)
       local p = io.popen(("%s >/dev/null 2>%s & pid=$!; i=0; until grep -q resizing %s || [ $i -ge 600 ]; do "
         .. "sleep 0.05; i=$((i + 1)); done; kill -INT $pid; wait $pid; echo $?")
-        :format(table.concat(parts, " "), helper.shq(errfile), helper.shq(errfile)))
+        :format(wait, helper.shq(errfile), helper.shq(errfile)))
       local code = tonumber(p:read("l"))
       p:close()
       local f = assert(io.open(errfile))
