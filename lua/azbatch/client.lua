@@ -128,7 +128,7 @@ local function base(opts, fname, class, profile, u, cred)
     net = { timeout = opts.timeout, connect_timeout = opts.connect_timeout, ca_file = opts.ca_file,
       ca_path = opts.ca_path, user_agent = opts.user_agent, max_response = opts.max_response,
       verbose = opts.verbose },
-    inflight = setmetatable({}, { __mode = "k" }),
+    inflight = parallel.keyed("k"),
   }, class)
 end
 
@@ -197,7 +197,7 @@ local function closed_msg(self) return "the " .. self.profile.name .. " was clos
 function Client:close()
   if self.closed then return end
   self.closed = true
-  for req in pairs(self.inflight) do req:cancel(closed_msg(self)) end
+  for _, req in ipairs(self.inflight:keys()) do req:cancel(closed_msg(self)) end
   if self.own_http then self.http:close() end
 end
 Client.__close = Client.close
@@ -394,9 +394,9 @@ function Client:request(method, path, opts)
       req, why, err = self.http:start(start)
       start.headers, start.body, start.auth = nil, nil, nil   -- keep nothing alive
       if not req then return nil, why, err end
-      self.inflight[req] = true
+      self.inflight:put(req, true)
       parallel.await(self.http, req)
-      self.inflight[req] = nil
+      self.inflight:take(req)
       local status, rheaders, rbody, info = req:result()
       -- libcurl re-sent this attempt by itself after a dead connection: its
       -- first send may have taken effect

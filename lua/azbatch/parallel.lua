@@ -45,11 +45,73 @@ function M.sleep(seconds)
   end
 end
 
+-- A map for keys that come and go all the time (requests in flight). Lua
+-- rehashes a table when an insert finds no free node, and a table whose
+-- live keys fill a power of two (32 requests at concurrency 32) does so on
+-- nearly every insert after a delete. So a key taken out keeps its node
+-- (as false) until the dead outnumber the live by DEAD_SLACK; then the
+-- table is built anew. It measured 48k instructions a request at
+-- concurrency 32 (tests/bench/profile.sh), a seventh of the request.
+local Keyed = {}
+Keyed.__index = Keyed
+local DEAD_SLACK = 64
+
+--- A Keyed map; weak = "k" for weak keys.
+function M.keyed(weak)
+  return setmetatable({ t = weak and setmetatable({}, { __mode = weak }) or {}, live = 0, dead = 0,
+    weak = weak }, Keyed)
+end
+
+function Keyed:get(k)
+  return self.t[k] or nil
+end
+
+function Keyed:put(k, v)
+  local t = self.t
+  local old = t[k]
+  if old == false then self.dead = self.dead - 1 end
+  if not old then self.live = self.live + 1 end
+  t[k] = v
+end
+
+--- Remove k; returns its value.
+function Keyed:take(k)
+  local t = self.t
+  local v = t[k]
+  if not v then return nil end
+  t[k] = false
+  self.live, self.dead = self.live - 1, self.dead + 1
+  if self.dead > self.live + DEAD_SLACK then
+    local fresh = self.weak and setmetatable({}, { __mode = self.weak }) or {}
+    local live = 0
+    for key, value in pairs(t) do
+      if value then
+        fresh[key] = value
+        live = live + 1
+      end
+    end
+    self.t, self.live, self.dead = fresh, live, 0   -- weak keys may have gone meanwhile
+  end
+  return v
+end
+
+--- The live keys, as a list (so the map may change while the caller goes through it).
+function Keyed:keys()
+  local list = {}
+  for k, v in pairs(self.t) do
+    if v then list[#list + 1] = k end
+  end
+  return list
+end
+
 local Scheduler = {}
 Scheduler.__index = Scheduler
 
+-- waiting: req -> the task awaiting it (or, rarely, a list of tasks);
+-- http_of: req -> its transport; by_http: transport -> requests awaited on it.
 local function new_scheduler()
-  return setmetatable({ ready = {}, sleepers = {}, waiting = {}, by_http = {}, live = 0 }, Scheduler)
+  return setmetatable({ ready = {}, spare = {}, sleepers = {}, nsleepers = 0, waiting = M.keyed(),
+    http_of = M.keyed(), by_http = {}, live = 0 }, Scheduler)
 end
 
 -- A group: the functions of one parallel{} call, and who waits for them.
@@ -75,80 +137,130 @@ function Scheduler:finished(task, result, failed)
   if g.pending == 0 and g.parent then self.ready[#self.ready + 1] = g.parent end
 end
 
-function Scheduler:step(task, ...)
-  local r = table.pack(coroutine.resume(task.co, ...))
-  if not r[1] then
-    self:finished(task, { n = 2, false, r[2] }, true)
-  elseif coroutine.status(task.co) == "dead" then
-    self:finished(task, table.pack(table.unpack(r, 2, r.n)))
-  elseif r[2] == WAIT then
-    local http, req = r[3], r[4]
-    local w = self.waiting[req]
-    if w then
-      w[#w + 1] = task
-    else
-      self.waiting[req] = { task, http = http }
+-- What a resume gave: the results as varargs, so that the common yields
+-- (a wait, a sleep) build no table.
+local function after(self, task, ok, ...)
+  if not ok then
+    self:finished(task, { n = 2, false, (...) }, true)
+    return
+  end
+  if coroutine.status(task.co) == "dead" then
+    self:finished(task, table.pack(...))
+    return
+  end
+  local marker, a, b = ...
+  if marker == WAIT then
+    local http, req = a, b
+    local w = self.waiting:get(req)
+    if w == nil then
+      self.waiting:put(req, task)
+      self.http_of:put(req, http)
       self.by_http[http] = (self.by_http[http] or 0) + 1
+    elseif w.co then
+      self.waiting:put(req, { w, task })        -- a second task awaits the same request
+    else
+      w[#w + 1] = task
     end
-  elseif r[2] == SLEEP then
-    self.sleepers[task] = r[3]
-  elseif r[2] == JOIN then
-    r[3].parent = task                          -- woken when its group is done
+  elseif marker == SLEEP then
+    if self.sleepers[task] == nil then self.nsleepers = self.nsleepers + 1 end
+    self.sleepers[task] = a
+  elseif marker == JOIN then
+    a.parent = task                             -- woken when its group is done
   else
     self.ready[#self.ready + 1] = task          -- a plain yield: run again soon
   end
 end
 
+function Scheduler:step(task, ...)
+  after(self, task, coroutine.resume(task.co, ...))
+end
+
 function Scheduler:wake(req)
-  local w = self.waiting[req]
-  if not w then return end
-  self.waiting[req] = nil
-  local n = self.by_http[w.http] - 1
-  self.by_http[w.http] = n > 0 and n or nil
-  for _, task in ipairs(w) do self:step(task) end
+  local w = self.waiting:take(req)
+  if w == nil then return end
+  local http = self.http_of:take(req)
+  local n = self.by_http[http] - 1
+  self.by_http[http] = n > 0 and n or nil
+  if w.co then
+    self:step(w)
+  else
+    for _, task in ipairs(w) do self:step(task) end
+  end
+end
+
+-- Wake every request awaited on a transport that was closed: they have ended.
+function Scheduler:wake_closed()
+  local ended
+  for http in pairs(self.by_http) do
+    if http:closed() then
+      ended = ended or {}
+      for _, req in ipairs(self.http_of:keys()) do
+        if self.http_of:get(req) == http then ended[#ended + 1] = req end
+      end
+    end
+  end
+  for _, req in ipairs(ended or {}) do self:wake(req) end
+end
+
+-- Step the sleepers whose time has come.
+function Scheduler:wake_sleepers(now)
+  local due
+  for task, deadline in pairs(self.sleepers) do
+    if deadline <= now then
+      due = due or {}
+      due[#due + 1] = task
+    end
+  end
+  for _, task in ipairs(due or {}) do
+    self.sleepers[task] = nil
+    self.nsleepers = self.nsleepers - 1
+    self:step(task)
+  end
 end
 
 -- Run until 'done()' says so.
 function Scheduler:loop(done)
+  local open = {}
   while not done() do
+    -- the tasks made ready while these run wait for the next round
     local batch = self.ready
-    self.ready = {}
-    for _, task in ipairs(batch) do self:step(task) end
+    self.ready, self.spare = self.spare, batch
+    for i = 1, #batch do
+      local task = batch[i]
+      batch[i] = nil
+      self:step(task)
+    end
     if done() then break end
-    -- a transport closed under waiting tasks: their requests have ended
-    local ended = {}
-    for req, w in pairs(self.waiting) do
-      if w.http:closed() then ended[#ended + 1] = req end
-    end
-    for _, req in ipairs(ended) do self:wake(req) end
-    local now = core.now()
+    self:wake_closed()
     local wait = #self.ready > 0 and 0 or MAX_NAP
-    for _, deadline in pairs(self.sleepers) do wait = math.min(wait, math.max(0, deadline - now)) end
-    local open = {}
-    for http in pairs(self.by_http) do
-      if not http:closed() then open[#open + 1] = http end
+    if self.nsleepers > 0 then
+      local now = core.now()
+      for _, deadline in pairs(self.sleepers) do wait = math.min(wait, math.max(0, deadline - now)) end
     end
-    if #open == 1 then
-      for _, req in ipairs(open[1]:poll(wait)) do self:wake(req) end
-    elseif #open > 1 then
+    local nopen = 0
+    for http in pairs(self.by_http) do
+      if not http:closed() then
+        nopen = nopen + 1
+        open[nopen] = http
+      end
+    end
+    for i = nopen + 1, #open do open[i] = nil end
+    if nopen == 1 then
+      local finished = open[1]:poll(wait)
+      for i = 1, #finished do self:wake(finished[i]) end
+    elseif nopen > 1 then
       core.wait(open, wait)                      -- one wait across them all
-      for _, http in ipairs(open) do
+      for i = 1, nopen do
+        local http = open[i]
         if not http:closed() then
-          for _, req in ipairs(http:poll(0)) do self:wake(req) end
+          local finished = http:poll(0)
+          for j = 1, #finished do self:wake(finished[j]) end
         end
       end
     elseif #self.ready == 0 and wait > 0 then
       core.sleep(wait)                           -- only sleepers left
     end
-    now = core.now()
-    local due = {}
-    for task, deadline in pairs(self.sleepers) do
-      if deadline <= now then due[#due + 1] = task end
-    end
-    for _, task in ipairs(due) do
-      self.sleepers[task] = nil
-      self:step(task)
-    end
+    if self.nsleepers > 0 then self:wake_sleepers(core.now()) end
   end
 end
 
