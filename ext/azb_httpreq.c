@@ -94,14 +94,14 @@ static long to_ms(double s) {
 }
 
 /*
-** Reset-and-configure an easy handle: TLS verification on (there is
+** Configure an easy handle, new or a spare (reset when it was given back,
+** so a second reset here would only cost): TLS verification on (there is
 ** deliberately no option to turn it off), http/https only, no redirects,
 ** only gzip offered, timeouts, CA, user agent.
 */
 static CURLcode easy_setup(CURL *c, const azb_reqspec *rs, int direct,
                            char *errbuf) {
   CURLcode rc = CURLE_OK;
-  curl_easy_reset(c);      /* keeps live connections and caches */
   errbuf[0] = '\0';
 #define SET(opt, v) if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, v)
   SET(CURLOPT_ERRORBUFFER, errbuf);
