@@ -21,7 +21,9 @@ local LOADED_KB = status_kb("VmHWM")     -- lua5.4 with azbatch, libcurl and Ope
 local credential = mode == "conc-entra" and assert(azbatch.credential.client_secret {
   tenant = "00000000-0000-0000-0000-0000000000aa", client_id = "00000000-0000-0000-0000-0000000000c1",
   client_secret = "dev-client-secret", authority = url }) or assert(azbatch.credential.shared_key(ACCOUNT, KEY))
-local batch = assert(azbatch.client { endpoint = url, credential = credential, retry = false })
+-- BENCH_MAXC: the transport's max_connections (default: the transport's own)
+local batch = assert(azbatch.client { endpoint = url, credential = credential, retry = false,
+  max_connections = tonumber(os.getenv("BENCH_MAXC")) })
 
 if mode == "seq" then
   assert(batch:get_pool("bench"))                         -- warm: connection and token paths
