@@ -178,4 +178,74 @@ describe("azbatch.parallel", function()
       assert.matches("stopped by the test$", r[1][2])
     end)
   end)
+
+  describe("keyed", function()
+    it("gets, puts and takes like a table, and counts the live keys", function()
+      local m = parallel.keyed()
+      local a, b = {}, {}
+      m:put(a, 1)
+      m:put(b, 2)
+      m:put(a, 3)                                   -- a new value, not a new key
+      assert.equal(3, m:get(a))
+      assert.equal(2, m.live)
+      assert.equal(3, m:take(a))
+      assert.is_nil(m:get(a))
+      assert.is_nil(m:take(a))                      -- taken twice: nothing
+      assert.equal(1, m.live)
+      m:put(a, 4)                                   -- back in: its old node again
+      assert.equal(4, m:get(a))
+      assert.same({ live = 2, dead = 0 }, { live = m.live, dead = m.dead })
+    end)
+
+    it("builds the table anew once the dead outnumber the live by more than 64, keeping every live key", function()
+      local m = parallel.keyed()
+      local keep = {}
+      for i = 1, 32 do
+        keep[i] = {}
+        m:put(keep[i], i)
+      end
+      local first = m.t
+      for i = 1, 97 do                              -- the 97th dead outnumbers 32 live by 65
+        local k = {}
+        m:put(k, true)
+        m:take(k)
+        if i < 97 then assert.equal(first, m.t, "rebuilt early, at " .. i) end
+      end
+      assert.are_not.equal(first, m.t)
+      assert.equal(0, m.dead)
+      assert.equal(32, m.live)
+      for i = 1, 32 do assert.equal(i, m:get(keep[i])) end
+      local n = 0
+      for _, v in pairs(m.t) do if v then n = n + 1 end end
+      assert.equal(32, n)
+      assert.equal(32, #m:keys())
+    end)
+
+    it("with weak keys, stays weak after a rebuild", function()
+      local m = parallel.keyed("k")
+      for _ = 1, 100 do
+        local k = {}
+        m:put(k, true)
+        m:take(k)
+      end
+      assert.equal("k", getmetatable(m.t).__mode)
+      m:put({}, true)                               -- nothing holds this key
+      collectgarbage()
+      collectgarbage()
+      assert.same({}, m:keys())
+    end)
+
+    it("keys() may be walked while the map changes", function()
+      local m = parallel.keyed()
+      for i = 1, 10 do m:put(i, true) end
+      local seen = 0
+      for _, k in ipairs(m:keys()) do
+        m:take(k)
+        seen = seen + 1
+      end
+      assert.equal(10, seen)
+      assert.same({}, m:keys())
+      assert.equal(0, m.live)
+    end)
+  end)
 end)
