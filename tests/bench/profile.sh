@@ -2,8 +2,9 @@
 # Profile the request path in instructions (valgrind --tool=callgrind), which
 # a loaded machine does not disturb. Against the emulator on loopback:
 #   - per signed GET over keep-alive: azbatch (bench.lua seq) and the C
-#     libcurl loop (curl_loop.c), each as the difference between a run of
-#     LO and one of HI requests, so start-up cancels out;
+#     libcurl loop (curl_loop.c), sending azbatch's request and the bare
+#     one, each as the difference between a run of LO and one of HI
+#     requests, so start-up cancels out;
 #   - azbatch's top functions per request, from the same pair run by
 #     lua_named (liblua5.4.a linked in, so Lua's own functions have names);
 #   - one CLI `pool show` from a cold process, against one `curl` of the
@@ -47,8 +48,10 @@ L_LO=$(cg lua-lo lua5.4 tests/bench/bench.lua seq "$URL" "$LO")
 L_HI=$(cg lua-hi lua5.4 tests/bench/bench.lua seq "$URL" "$HI")
 cg named-lo build/lua_named tests/bench/bench.lua seq "$URL" "$LO" >/dev/null
 cg named-hi build/lua_named tests/bench/bench.lua seq "$URL" "$HI" >/dev/null
-C_LO=$(cg curl-lo build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$LO")
-C_HI=$(cg curl-hi build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$HI")
+C_LO=$(cg curl-lo build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$LO" same)
+C_HI=$(cg curl-hi build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$HI" same)
+B_LO=$(cg bare-lo build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$LO")
+B_HI=$(cg bare-hi build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench "$HI")
 
 # one CLI call against one curl of the same signed request
 HDRS=$(python3 tests/bench/shared_key_get.py "$ACCOUNT" "$KEY") || exit 1
@@ -63,16 +66,18 @@ CURL=$(cg curl curl -sf -o /dev/null -H "ocp-date: $DATE" -H "Authorization: $AU
 LUA0=$(cg lua-bare lua5.4 -e "")
 REQ=$(cg require lua5.4 -e 'require "azbatch"')
 
-python3 - "$OUT" "$TOP" "$LO" "$HI" "$L_LO" "$L_HI" "$C_LO" "$C_HI" "$CLI" "$CURL" "$LUA0" "$REQ" "$CLI_LUA" <<'PY'
+python3 - "$OUT" "$TOP" "$LO" "$HI" "$L_LO" "$L_HI" "$C_LO" "$C_HI" "$CLI" "$CURL" "$LUA0" "$REQ" "$CLI_LUA" "$B_LO" "$B_HI" <<'PY'
 import subprocess, sys, re
 out, top, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-l_lo, l_hi, c_lo, c_hi, cli, curl, lua0, req, cli_lua = map(int, sys.argv[5:14])
+l_lo, l_hi, c_lo, c_hi, cli, curl, lua0, req, cli_lua, b_lo, b_hi = map(int, sys.argv[5:16])
 n = hi - lo
-lua, c = (l_hi - l_lo) / n, (c_hi - c_lo) / n
+lua, c, bare = (l_hi - l_lo) / n, (c_hi - c_lo) / n, (b_hi - b_lo) / n
 print("instructions per signed GET (callgrind, %d-%d requests):" % (hi, lo))
 print("  azbatch (bench.lua seq)  %8.0f" % lua)
-print("  C libcurl loop           %8.0f" % c)
+print("  C libcurl loop           %8.0f   (azbatch's request, byte for byte)" % c)
 print("  ratio                    %8.2fx   (target <= 1.3x)" % (lua / c))
+print("  bare C loop              %8.0f   (ocp-date and Authorization only)" % bare)
+print("  ratio                    %8.2fx" % (lua / bare))
 print("one cold process, whole (start-up included):")
 print("  azbatch pool show        %8.2fM   (build/bin/azbatch, as installed)" % (cli / 1e6))
 print("  curl                     %8.2fM" % (curl / 1e6))

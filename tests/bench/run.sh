@@ -51,9 +51,12 @@ python3 tests/bench/cold_calls.py "$RUNS" \
 set -- $(cat build/bench.cold)
 CURL_A=$2; CURL_AC=$3; CLI_A=$5; CLI_AC=$6; LUA_A=$8
 
-# (b) Sequential signed GETs: client CPU per request.
-set -- $(build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench $N)
+# (b) Sequential signed GETs: client CPU per request, against the loop
+# sending azbatch's request byte for byte and against the bare one.
+set -- $(build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench $N same)
 C_CPU=$1
+set -- $(build/curl_loop "$URL" $ACCOUNT $KEY /pools/bench $N)
+B_CPU=$1
 set -- $(lua5.4 tests/bench/bench.lua seq "$URL" $N)
 L_CPU=$1; L_WALL=$2; L_CONN=$3
 
@@ -91,7 +94,7 @@ set -- $(lua5.4 tests/bench/bench.lua audit "$URL" 100)
 AU_WALL=$1; AU_CPU=$2; AU_POOLS=$3; AU_NODES=$4; AU_MEM=$5
 AU_REQ=$(( $(stats_requests) - R0 ))
 
-awk -v ca="$CURL_A" -v la="$CLI_A" -v lua_a="$LUA_A" -v cac="$CURL_AC" -v lac="$CLI_AC" -v cc="$C_CPU" -v lc="$L_CPU" -v n="$N" -v lw="$L_WALL" -v lconn="$L_CONN" \
+awk -v ca="$CURL_A" -v la="$CLI_A" -v lua_a="$LUA_A" -v cac="$CURL_AC" -v lac="$CLI_AC" -v cc="$C_CPU" -v bc="$B_CPU" -v lc="$L_CPU" -v n="$N" -v lw="$L_WALL" -v lconn="$L_CONN" \
     -v pw="$P_WALL" -v pconn="$P_CONN" -v ew="$E_WALL" -v econn="$E_CONN" -v mem="$MEM" \
     -v pfw="$PF_WALL" -v pfr="$PF_REQ" -v auw="$AU_WALL" -v auc="$AU_CPU" -v aup="$AU_POOLS" -v aun="$AU_NODES" \
     -v aum="$AU_MEM" -v aur="$AU_REQ" -v cn="$CN" -v sw="$S_WALL" -v anon="$ANON" -v loaded="$LOADED" 'BEGIN {
@@ -100,6 +103,7 @@ awk -v ca="$CURL_A" -v la="$CLI_A" -v lua_a="$LUA_A" -v cac="$CURL_AC" -v lac="$
   printf "%-46s %10.1fms %10.1fms %7.2fx %s\n", "    its CPU (user + system)", lac*1000, cac*1000, lac/cac, ""
   printf "%-46s %10.1fms %10.1fms %7.2fx %s\n", "    scripts/azbatch (lua5.4) vs curl (wall)", lua_a*1000, ca*1000, lua_a/ca, ""
   printf "%-46s %10.1fus %10.1fus %7.2fx %s\n", "(b) client CPU per signed GET vs libcurl loop", lc/n*1e6, cc/n*1e6, lc/cc, "<= 1.3x"
+  printf "%-46s %10.1fus %10.1fus %7.2fx %s\n", "    vs the bare loop (ocp-date, Authorization)", lc/n*1e6, bc/n*1e6, lc/bc, ""
   printf "%-46s %10.0f/s %12s %8s %s\n", "    sequential throughput (" n " GETs, " lconn " new conns)", n/lw, "", "", ""
   printf "%-46s %10.2fs %10.2fs %7.2fx %s\n", "(c) " cn " GETs, 20ms latency: concurrency 32 vs seq", pw, sw, sw/pw, "speed-up (" pconn " conns)"
   printf "%-46s %10.2fs %10.2fs %7.2fx %s\n", "    the same with Entra ID tokens", ew, sw, sw/ew, "speed-up (" econn " conns)"
