@@ -197,7 +197,7 @@ int azb_http_start(lua_State *L, int hidx, int bodyidx,
   const char *body = rs->body, *why;
   size_t bodylen = rs->bodylen;
   int mi = method_index(rs->method), ri, nh, direct, bad = 0, authed;
-  azb_header *hs;
+  azb_header *hs, few[16];
   char errs[320], where[AZB_URL_TEXT + 16];
   Request *r;
   azb_buf tmp, auth;
@@ -262,8 +262,11 @@ int azb_http_start(lua_State *L, int hidx, int bodyidx,
   r->keep_headers = rs->keep_headers;
   r->max_body = rs->max_response > 0 ? rs->max_response : h->max_response;
   /* the final header list: the caller's, Content-Length, Authorization */
-  hs = (azb_header *)lua_newuserdatauv(L, sizeof(azb_header) *
-                                       (size_t)(rs->nheaders + 1), 0);
+  if (rs->nheaders + 1 <= (int)(sizeof few / sizeof few[0]))
+    hs = few;   /* the usual case: no garbage made */
+  else
+    hs = (azb_header *)lua_newuserdatauv(L, sizeof(azb_header) *
+                                         (size_t)(rs->nheaders + 1), 0);
   memcpy(hs, rs->headers, sizeof(azb_header) * (size_t)rs->nheaders);
   nh = rs->nheaders;
   {
