@@ -56,8 +56,7 @@ static const char *const http_opts[] = { "timeout", "connect_timeout",
 /* core.http([opts]) -> Http */
 static int http_new(lua_State *L) {
   Http *h;
-  lua_Integer maxc = 16;   /* per host: with 8, concurrency 32 left libcurl re-trying
-                              ** each queued transfer (20k instructions a request) */
+  lua_Integer maxc = 8;
   int ud;
   if (lua_isnoneornil(L, 1)) {
     lua_settop(L, 0);

@@ -121,7 +121,7 @@ describe("against a slow or faulty emulator", function()
     local results = azbatch.parallel(watches)
     for i = 1, 50 do assert.equal(("par-%02d"):format(i), results[i][1]) end
     local opened = batch.http:stats().connections - before
-    assert.is_true(opened <= 16, "opened " .. opened .. " connections")   -- the default max_connections
+    assert.is_true(opened <= 8, "opened " .. opened .. " connections")
   end)
 end)
 

@@ -276,7 +276,7 @@ describe("core.http", function()
         assert.are.equal("slept", body)
       end
       local st = http:stats()
-      assert.is_true(st.connections > 1 and st.connections <= 16, "connections " .. st.connections)   -- the default cap
+      assert.is_true(st.connections > 1 and st.connections <= 8, "connections " .. st.connections)
       assert.is_true(os.time() - t0 <= 5)   -- one after another would take 10 s
     end)
 
