@@ -56,10 +56,13 @@ local Keyed = {}
 Keyed.__index = Keyed
 local DEAD_SLACK = 64
 
+local function new_table(weak)
+  return weak and setmetatable({}, { __mode = weak }) or {}
+end
+
 --- A Keyed map; weak = "k" for weak keys.
 function M.keyed(weak)
-  return setmetatable({ t = weak and setmetatable({}, { __mode = weak }) or {}, live = 0, dead = 0,
-    weak = weak }, Keyed)
+  return setmetatable({ t = new_table(weak), live = 0, dead = 0, weak = weak }, Keyed)
 end
 
 function Keyed:get(k)
@@ -82,7 +85,7 @@ function Keyed:take(k)
   t[k] = false
   self.live, self.dead = self.live - 1, self.dead + 1
   if self.dead > self.live + DEAD_SLACK then
-    local fresh = self.weak and setmetatable({}, { __mode = self.weak }) or {}
+    local fresh = new_table(self.weak)
     local live = 0
     for key, value in pairs(t) do
       if value then
@@ -194,8 +197,8 @@ function Scheduler:wake_closed()
   for http in pairs(self.by_http) do
     if http:closed() then
       ended = ended or {}
-      for _, req in ipairs(self.http_of:keys()) do
-        if self.http_of:get(req) == http then ended[#ended + 1] = req end
+      for req, h in pairs(self.http_of.t) do
+        if h == http then ended[#ended + 1] = req end
       end
     end
   end
