@@ -17,7 +17,8 @@
 
 #include "azb.h"
 
-#define SPARE_EASY   8              /* idle easy handles kept for reuse */
+#define SPARE_EASY   32             /* idle easy handles kept for reuse: a burst of
+                                       completions at concurrency 32 frees none */
 #define MAX_HEADERS  (256 * 1024)   /* response header block */
 
 typedef struct Http Http;
