@@ -38,6 +38,7 @@ struct Request {
   azb_buf send;            /* a secret request body, wiped */
   size_t max_body;
   int state, ended, keep_headers, listed, secret, too_large;
+  int taken;               /* req:take() let go of the result */
   int sends;               /* times libcurl sent it: > 1 when it re-sent by itself */
   CURLcode code;
   long status, connects, os_errno;

@@ -164,7 +164,28 @@ static int req_result(lua_State *L) {
   Request *r = check_req(L);
   if (r->state != RQ_DONE)
     return luaL_error(L, "request still in flight");
+  if (r->taken)
+    return luaL_error(L, "request's result already taken");
   return azb_http_push_result(L, r, 1);
+}
+
+/*
+** req:take() -> the same as result(), once: the request then lets go of
+** them, so a request kept alive (a key in a scheduler map) holds no
+** response body. A later result() or take() raises.
+*/
+static int req_take(lua_State *L) {
+  Request *r = check_req(L);
+  int n;
+  if (r->state != RQ_DONE)
+    return luaL_error(L, "request still in flight");
+  if (r->taken)
+    return luaL_error(L, "request's result already taken");
+  n = azb_http_push_result(L, r, 1);
+  lua_pushnil(L);
+  lua_setiuservalue(L, 1, UV_RESULT);
+  r->taken = 1;
+  return n;
 }
 
 /*
@@ -204,6 +225,7 @@ static int req_tostring(lua_State *L) {
 static const luaL_Reg req_methods[] = {
   { "done", req_done },
   { "result", req_result },
+  { "take", req_take },
   { "cancel", req_cancel },
   { NULL, NULL }
 };

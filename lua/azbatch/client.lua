@@ -397,7 +397,7 @@ function Client:request(method, path, opts)
       self.inflight:put(req, true)
       parallel.await(self.http, req)
       self.inflight:take(req)
-      local status, rheaders, rbody, info = req:result()
+      local status, rheaders, rbody, info = req:take()   -- the scheduler's maps may keep req a while
       -- libcurl re-sent this attempt by itself after a dead connection: its
       -- first send may have taken effect
       local resent = (status and info.resent) or (not status and rbody.resent) or false

@@ -231,6 +231,26 @@ describe("core.http", function()
     end)
   end)
 
+    it("take() gives the result once and lets go of it while the request lives on", function()
+      local r = http:start { method = "GET", url = url("/big?n=10") }
+      assert.error_matches(function() r:take() end, "request still in flight")
+      drain(http)
+      local held = setmetatable({}, { __mode = "v" })
+      do
+        local status, headers, body = r:take()
+        assert.are.equal(200, status)
+        assert.are.equal("table", type(headers))
+        assert.are.equal(("x"):rep(10), body)
+        held.headers = headers
+      end
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(held.headers)          -- r is alive, its headers are gone
+      assert.is_true(r:done())
+      assert.error_matches(function() r:take() end, "request's result already taken")
+      assert.error_matches(function() r:result() end, "request's result already taken")
+    end)
+
   describe("connections", function()
     it("reuses one keep-alive connection for sequential requests", function()
       local ports = {}
