@@ -431,6 +431,28 @@ describe("json_decode", function()
     end)
   end
 
+  -- a byte that needs a look is found wherever it is in the string
+  it("finds a quote, escape, control, UTF-8 or bad byte at any offset of a long string", function()
+    for k = 0, 19 do
+      local pre, post = ("a"):rep(k), ("b"):rep(19 - k)
+      assert.equal(pre, core.json_decode('"' .. pre .. '"'))
+      assert.equal(pre .. '"' .. post, core.json_decode('"' .. pre .. '\\"' .. post .. '"'))
+      assert.equal(pre .. "\\" .. post, core.json_decode('"' .. pre .. '\\\\' .. post .. '"'))
+      assert.equal(pre .. "é" .. post, core.json_decode('"' .. pre .. "é" .. post .. '"'))
+      assert.equal(pre .. "\x7f~ " .. post, core.json_decode('"' .. pre .. "\x7f~ " .. post .. '"'))
+      for _, wrong in ipairs { { "\n", "control character in string" }, { "\x1f", "control character in string" },
+          { "\xff", "invalid UTF-8" }, { "\x80", "invalid UTF-8" } } do
+        local v, msg, err = core.json_decode('"' .. pre .. wrong[1] .. post .. '"')
+        assert.is_nil(v)
+        assert.equal(("json: %s at byte %d"):format(wrong[2], k + 2), msg)
+        assert.equal(k + 2, err.offset)
+      end
+      local v, msg = core.json_decode('"' .. pre .. post)
+      assert.is_nil(v)
+      assert.equal(("json: unterminated string at byte %d"):format(21), msg)
+    end
+  end)
+
   it("azbatch.json.decode is core.json_decode with the same protocol", function()
     assert.same({ 1, { a = true } }, json.decode('[1,{"a":true}]'))
     local v, msg, err = json.decode("[")
