@@ -97,7 +97,7 @@ $(HOST): $(HOST_SRCS) scripts/examples/host/host_event.h $(OBJS)
 lint:
 	luacheck -q lua scripts/azbatch scripts/examples tests
 
-unit: all
+unit: all $(HOST)
 	busted
 
 # Everything: lint, specs, emulator tests, the embedding test and a sanitizer pass.

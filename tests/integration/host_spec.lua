@@ -95,6 +95,9 @@ end
 
 describe("azbatch-host", function()
   setup(function()
+    local f = io.open(BIN)
+    assert(f, BIN .. " is missing: make host builds it (make test and make unit do)")
+    f:close()
     local azbatch = require "azbatch"
     emu = helper.emulator("--time-scale 200")
     batch = assert(azbatch.client { endpoint = emu.url, credential = assert(azbatch.credential.client_secret {
