@@ -103,6 +103,7 @@ static int http_new(lua_State *L) {
     return luaL_error(L, "http: curl_multi_init failed");
   curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)maxc);
   curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)(maxc * 4 + 8));
+  azb_http_watch(h);
   lua_settop(L, ud);
   return 1;
 }
@@ -237,9 +238,7 @@ static int http_request(lua_State *L) {
   ri = lua_gettop(L);
   r = (Request *)lua_touserdata(L, ri);
   while (r->state == RQ_RUNNING) {
-    CURLMcode mc = azb_http_drive(h);
-    if (mc == CURLM_OK && r->state == RQ_RUNNING)
-      mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+    CURLMcode mc = azb_http_run(h, 1000);
     if (mc != CURLM_OK)
       return luaL_error(L, "http:request: %s", curl_multi_strerror(mc));
   }

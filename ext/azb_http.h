@@ -13,6 +13,8 @@
 #ifndef AZB_HTTP_H
 #define AZB_HTTP_H
 
+#include <poll.h>
+
 #include <curl/curl.h>
 
 #include "azb.h"
@@ -53,6 +55,9 @@ struct Http {
   CURLM *multi;            /* NULL once closed */
   Request *running;        /* in the multi handle */
   Request *finished;       /* done, not yet returned by poll */
+  struct pollfd *socks;     /* the sockets libcurl asks to be watched */
+  int nsocks, capsocks;
+  double timer_at;          /* when libcurl wants a timeout action; < 0: never */
   CURL *spare[SPARE_EASY];
   int nspare, verbose;
   double timeout, connect_timeout;
@@ -75,7 +80,8 @@ struct Http {
 void azb_http_link(Request **head, Request *r);
 void azb_http_unlink(Request **head, Request *r);
 void azb_http_stop(Http *h, Request *r, CURLcode code, int ended);
-CURLMcode azb_http_drive(Http *h);
+void azb_http_watch(Http *h);
+CURLMcode azb_http_run(Http *h, int ms);
 void azb_http_req_release(Request *r);
 void azb_http_release(Http *h);
 /* Waiting (azb_httploop.c). */

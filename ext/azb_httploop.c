@@ -9,7 +9,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/select.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -112,11 +113,10 @@ void azb_http_stop(Http *h, Request *r, CURLcode code, int ended) {
     r->http = NULL;
 }
 
-/* curl_multi_perform, then move every finished transfer to 'finished'. */
-CURLMcode azb_http_drive(Http *h) {
-  int still, left;
+/* Move every transfer libcurl finished to 'finished'. */
+static void collect(Http *h) {
+  int left;
   CURLMsg *m;
-  CURLMcode mc = curl_multi_perform(h->multi, &still);
   while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
     if (m->msg == CURLMSG_DONE) {
       Request *r = NULL;
@@ -126,6 +126,12 @@ CURLMcode azb_http_drive(Http *h) {
         azb_http_stop(h, r, code, END_NONE);
     }
   }
+}
+
+static CURLMcode act(Http *h, curl_socket_t fd, int ev) {
+  int still;
+  CURLMcode mc = curl_multi_socket_action(h->multi, fd, ev, &still);
+  collect(h);
   return mc;
 }
 
@@ -157,6 +163,9 @@ void azb_http_release(Http *h) {
     curl_easy_cleanup(h->spare[--h->nspare]);
   curl_multi_cleanup(h->multi);
   h->multi = NULL;
+  free(h->socks);        /* after the cleanup: it may still say REMOVE */
+  h->socks = NULL;
+  h->nsocks = h->capsocks = 0;
 }
 
 /* }====================================================== */
@@ -177,17 +186,121 @@ void azb_http_unmap(lua_State *L, int hi, Request *r) {
   lua_pop(L, 1);
 }
 
+/*
+** libcurl's socket API (curl_multi_socket_action): libcurl says which
+** sockets to watch and when its next timeout is, and each action runs
+** only the transfers of the socket that is ready. curl_multi_perform ran
+** every transfer and polled each connection at every wake-up, nine
+** polls a request at concurrency 32 against a slow service.
+*/
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *hp,
+                     void *sockp) {
+  Http *h = (Http *)hp;
+  int i = 0;
+  (void)easy;
+  (void)sockp;
+  while (i < h->nsocks && h->socks[i].fd != fd)
+    i++;
+  if (what == CURL_POLL_REMOVE) {
+    if (i < h->nsocks)
+      h->socks[i] = h->socks[--h->nsocks];
+    return 0;
+  }
+  if (i == h->nsocks) {
+    if (h->nsocks == h->capsocks) {
+      int cap = h->capsocks ? h->capsocks * 2 : 16;
+      struct pollfd *p = (struct pollfd *)realloc(h->socks, sizeof *p * (size_t)cap);
+      if (p == NULL)
+        return -1;   /* libcurl fails the transfer: out of memory */
+      h->socks = p;
+      h->capsocks = cap;
+    }
+    h->socks[h->nsocks++].fd = fd;
+  }
+  h->socks[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0) |
+                               ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+  h->socks[i].revents = 0;
+  return 0;
+}
+
+static double monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int on_timer(CURLM *multi, long ms, void *hp) {
+  (void)multi;
+  ((Http *)hp)->timer_at = ms < 0 ? -1 : monotonic() + (double)ms / 1000;
+  return 0;
+}
+
+void azb_http_watch(Http *h) {
+  h->timer_at = -1;
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+}
+
+/* ms until h's timer is due (0: due now), capped at 'ms'. */
+static int until_timer(const Http *h, int ms) {
+  double left;
+  if (h->timer_at < 0)
+    return ms;
+  left = (h->timer_at - monotonic()) * 1000;
+  if (left <= 0)
+    return 0;
+  return left < ms ? (int)left + 1 : ms;   /* up, so it is due on waking */
+}
+
+static CURLMcode run_timer(Http *h) {
+  /* libcurl moves the timer itself (it calls only when it changes) */
+  if (h->timer_at >= 0 && until_timer(h, 1) == 0)
+    return act(h, CURL_SOCKET_TIMEOUT, 0);
+  return CURLM_OK;
+}
+
+/*
+** Run what is due on h, waiting at most ms for a socket or the timer
+** (0: only what is ready now); with nothing to watch it still waits, as
+** Lua uses poll as its timer.
+*/
+CURLMcode azb_http_run(Http *h, int ms) {
+  struct pollfd few[16], *ready = few;
+  int n, got;
+  CURLMcode mc = run_timer(h);             /* first: starts new requests */
+  if (mc != CURLM_OK)
+    return mc;
+  if (h->finished != NULL)
+    ms = 0;
+  ms = until_timer(h, ms);
+  n = h->nsocks;
+  if (n > (int)(sizeof few / sizeof few[0]) &&
+      (ready = (struct pollfd *)malloc(sizeof *ready * (size_t)n)) == NULL)
+    return CURLM_OUT_OF_MEMORY;
+  if (n > 0)                               /* acting changes h->socks: a copy */
+    memcpy(ready, h->socks, sizeof *ready * (size_t)n);
+  got = (n > 0 || ms > 0) ? poll(ready, (nfds_t)n, ms) : 0;
+  for (int i = 0; i < n && got > 0 && mc == CURLM_OK; i++) {
+    short re = ready[i].revents;
+    if (re != 0) {
+      got--;
+      mc = act(h, ready[i].fd,
+               ((re & (POLLIN | POLLHUP)) ? CURL_CSELECT_IN : 0) |
+               ((re & POLLOUT) ? CURL_CSELECT_OUT : 0) |
+               ((re & (POLLERR | POLLNVAL)) ? CURL_CSELECT_ERR : 0));
+    }
+  }
+  if (ready != few)
+    free(ready);
+  return mc == CURLM_OK ? run_timer(h) : mc;
+}
+
 /* Waits at most 'wait' seconds for activity on h. */
 CURLMcode azb_http_poll_one(Http *h, double wait) {
-  CURLMcode mc = azb_http_drive(h);
-  /* with nothing in flight this still waits: Lua uses poll as its timer */
-  if (mc == CURLM_OK && h->finished == NULL && wait > 0) {
-    int ms = wait > INT_MAX / 1000 ? INT_MAX : (int)(wait * 1000 + 0.5);
-    mc = curl_multi_poll(h->multi, NULL, 0, ms, NULL);
-    if (mc == CURLM_OK)
-      mc = azb_http_drive(h);
-  }
-  return mc;
+  int ms = wait > INT_MAX / 1000 ? INT_MAX : (int)(wait * 1000 + 0.5);
+  return azb_http_run(h, ms);
 }
 
 /* Push the finished requests of the Http at 1 (oldest first), dequeued. */
@@ -229,18 +342,14 @@ double azb_http_check_wait(lua_State *L, int i) {
 */
 int azb_http_wait_many(lua_State *L) {
   struct pollfd pfd[MAX_WAIT_FDS];
-  int npfd = 0, n, busy = 0;
-  long ms;
+  int npfd = 0, n, ms;
   double wait;
   luaL_checktype(L, 1, LUA_TTABLE);
   wait = azb_http_check_wait(L, 2);
-  ms = wait * 1000 > INT_MAX ? INT_MAX : (long)(wait * 1000 + 0.5);
+  ms = wait * 1000 > INT_MAX ? INT_MAX : (int)(wait * 1000 + 0.5);
   n = (int)luaL_len(L, 1);
   for (int i = 1; i <= n; i++) {
     Http *h;
-    fd_set r, w, e;
-    int maxfd = -1;
-    long t = -1;
     lua_rawgeti(L, 1, i);
     h = (Http *)luaL_checkudata(L, -1, AZB_HTTP);
     lua_pop(L, 1);
@@ -248,31 +357,12 @@ int azb_http_wait_many(lua_State *L) {
       continue;
     if (h->finished != NULL)
       ms = 0;
-    if (azb_http_drive(h) != CURLM_OK || h->finished != NULL)
-      ms = 0;
-    if (curl_multi_timeout(h->multi, &t) == CURLM_OK && t >= 0 && t < ms)
-      ms = t;
-    FD_ZERO(&r); FD_ZERO(&w); FD_ZERO(&e);
-    if (curl_multi_fdset(h->multi, &r, &w, &e, &maxfd) != CURLM_OK)
-      continue;
-    busy |= h->inflight > 0;
-    for (int fd = 0; fd <= maxfd && npfd < MAX_WAIT_FDS; fd++) {
-      short ev = (short)((FD_ISSET(fd, &r) ? POLLIN : 0) |
-                         (FD_ISSET(fd, &w) ? POLLOUT : 0) |
-                         (FD_ISSET(fd, &e) ? POLLPRI : 0));
-      if (ev != 0) {
-        pfd[npfd].fd = fd;
-        pfd[npfd].events = ev;
-        pfd[npfd].revents = 0;
-        npfd++;
-      }
-    }
+    ms = until_timer(h, ms);
+    for (int k = 0; k < h->nsocks && npfd < MAX_WAIT_FDS; k++)
+      pfd[npfd++] = h->socks[k];
   }
-  /* transfers with no socket yet (resolving): libcurl asks for short naps */
-  if (busy && npfd == 0 && ms > 50)
-    ms = 50;
   if (ms > 0)
-    poll(pfd, (nfds_t)npfd, (int)ms);
+    poll(pfd, (nfds_t)npfd, ms);
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -300,6 +300,19 @@ describe("core.http", function()
       assert.is_true(os.time() - t0 <= 5)   -- one after another would take 10 s
     end)
 
+    it("watches more sockets than fit its stack array: 24 requests on 24 connections", function()
+      local h2 <close> = core.http { max_connections = 24 }
+      local reqs = {}
+      for i = 1, 24 do reqs[i] = assert(h2:start { method = "GET", url = url("/sleep?s=0.5") }) end
+      assert.are.equal(24, #drain(h2))
+      for _, r in ipairs(reqs) do
+        local status, _, body = r:result()
+        assert.are.equal(200, status)
+        assert.are.equal("slept", body)
+      end
+      assert.is_true(h2:stats().connections > 16, "connections " .. h2:stats().connections)
+    end)
+
     it("max_connections caps connections per host", function()
       local h2 <close> = core.http { max_connections = 2 }
       for _ = 1, 6 do assert(h2:start { method = "GET", url = url("/sleep?s=0.2") }) end
