@@ -211,7 +211,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *hp,
       int cap = h->capsocks ? h->capsocks * 2 : 16;
       struct pollfd *p = (struct pollfd *)realloc(h->socks, sizeof *p * (size_t)cap);
       if (p == NULL)
-        return -1;   /* libcurl fails the transfer: out of memory */
+        return -1;   /* out of memory: libcurl fails every transfer of h */
       h->socks = p;
       h->capsocks = cap;
     }
