@@ -382,6 +382,8 @@ void azb_agent_open(lua_State *L);
 void azb_schema_open(lua_State *L);
 void azb_plan_open(lua_State *L);
 void azb_clock_open(lua_State *L);
+/* Seconds on a monotonic clock (azb_clock.c): deadlines and timers. */
+double azb_monotonic(void);
 
 /* }====================================================== */
 

@@ -6,11 +6,15 @@
 
 #include "azb.h"
 
-/* core.now() -> seconds (float) on a monotonic clock */
-static int clock_now(lua_State *L) {
+double azb_monotonic(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* core.now() -> seconds (float) on a monotonic clock */
+static int clock_now(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)azb_monotonic());
   return 1;
 }
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -223,15 +222,9 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *hp,
   return 0;
 }
 
-static double monotonic(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int on_timer(CURLM *multi, long ms, void *hp) {
   (void)multi;
-  ((Http *)hp)->timer_at = ms < 0 ? -1 : monotonic() + (double)ms / 1000;
+  ((Http *)hp)->timer_at = ms < 0 ? -1 : azb_monotonic() + (double)ms / 1000;
   return 0;
 }
 
@@ -248,7 +241,7 @@ static int until_timer(const Http *h, int ms) {
   double left;
   if (h->timer_at < 0)
     return ms;
-  left = (h->timer_at - monotonic()) * 1000;
+  left = (h->timer_at - azb_monotonic()) * 1000;
   if (left <= 0)
     return 0;
   return left < ms ? (int)left + 1 : ms;   /* up, so it is due on waking */

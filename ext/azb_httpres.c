@@ -153,6 +153,16 @@ static Request *check_req(lua_State *L) {
   return (Request *)luaL_checkudata(L, 1, AZB_REQUEST);
 }
 
+/* The Request at 1, done and its result not taken; raises otherwise. */
+static Request *check_result(lua_State *L) {
+  Request *r = check_req(L);
+  if (r->state != RQ_DONE)
+    luaL_error(L, "request still in flight");
+  if (r->taken)
+    luaL_error(L, "request's result already taken");
+  return r;
+}
+
 /* req:done() -> boolean */
 static int req_done(lua_State *L) {
   lua_pushboolean(L, check_req(L)->state == RQ_DONE);
@@ -161,12 +171,7 @@ static int req_done(lua_State *L) {
 
 /* req:result() -> status, headers, body, info; or fail; raises if in flight */
 static int req_result(lua_State *L) {
-  Request *r = check_req(L);
-  if (r->state != RQ_DONE)
-    return luaL_error(L, "request still in flight");
-  if (r->taken)
-    return luaL_error(L, "request's result already taken");
-  return azb_http_push_result(L, r, 1);
+  return azb_http_push_result(L, check_result(L), 1);
 }
 
 /*
@@ -175,13 +180,8 @@ static int req_result(lua_State *L) {
 ** response body. A later result() or take() raises.
 */
 static int req_take(lua_State *L) {
-  Request *r = check_req(L);
-  int n;
-  if (r->state != RQ_DONE)
-    return luaL_error(L, "request still in flight");
-  if (r->taken)
-    return luaL_error(L, "request's result already taken");
-  n = azb_http_push_result(L, r, 1);
+  Request *r = check_result(L);
+  int n = azb_http_push_result(L, r, 1);
   lua_pushnil(L);
   lua_setiuservalue(L, 1, UV_RESULT);
   r->taken = 1;

@@ -15,7 +15,6 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -29,7 +28,7 @@ int azb_run(const char *const argv[], double timeout, azb_buf *out,
   int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st = 0, open_fds = 2, code = -1;
   posix_spawn_file_actions_t fa;
   pid_t pid;
-  struct timespec t0, t1;
+  double t0;
   int rc;
   if (pipe(po) != 0 || pipe(pe) != 0) {
     snprintf(why, whysz, "pipe: %s", strerror(errno));
@@ -56,14 +55,12 @@ int azb_run(const char *const argv[], double timeout, azb_buf *out,
     snprintf(why, whysz, "cannot run '%s': %s", argv[0], strerror(rc));
     goto closeall;
   }
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  t0 = azb_monotonic();
   while (open_fds > 0) {
     struct pollfd pf[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
     double left;
     int r;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    left = timeout - ((double)(t1.tv_sec - t0.tv_sec) +
-                      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    left = timeout - (azb_monotonic() - t0);
     if (left <= 0) {
       kill(pid, SIGKILL);
       snprintf(why, whysz, "'%s' timed out after %g s", argv[0], timeout);
